@@ -1,0 +1,1 @@
+"""asv benchmarks of bizra (asv.conf.json at the repository root points here)."""

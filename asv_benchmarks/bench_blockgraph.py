@@ -1,0 +1,98 @@
+"""asv: BlockGraph build, incremental votes, finality checks and a job-shaped run.
+
+Each suite also times ``np.sort`` of 1M int64 (``TimeSortYardstick``) so results can be read as
+ratios on a shared, noisy machine (DESIGN section 8). Sizes are 10x below
+scripts/bench_blockgraph.py to keep an asv run short; that script prints the full issue table.
+"""
+import numpy as np
+
+from engine.blockgraph import BlockGraph
+
+
+def _chain(n_blocks, rng, fork_rate=0.1):
+    raw = rng.integers(0, 256, (n_blocks, 32), dtype=np.uint8)
+    raw[:, 0] |= 1
+    on_main = rng.random(n_blocks) >= fork_rate
+    on_main[0] = True
+    main_pos = np.cumsum(on_main) - 1
+    main = np.flatnonzero(on_main)
+    idx = np.arange(1, n_blocks)
+    back = main[np.maximum(0, main_pos[idx - 1] - rng.integers(0, 10, idx.size))]
+    parents = np.zeros_like(raw)
+    parents[1:] = raw[np.where(on_main[1:], main[main_pos[idx - 1]], back)]
+    return raw, parents, main
+
+
+def _votes(main, n_validators, n_epochs, rng, every_epoch=False):
+    if every_epoch:
+        v = np.tile(np.arange(n_validators, dtype=np.int64), n_epochs)
+        e = np.repeat(np.arange(n_epochs, dtype=np.int64), n_validators)
+    else:
+        v = np.arange(n_validators, dtype=np.int64)
+        e = rng.integers(0, n_epochs, n_validators).astype(np.int64)
+    at = ((e + 1) * (main.size - 1)) // n_epochs
+    lag = rng.integers(0, max(1, main.size // (4 * n_epochs)), v.size)
+    return v, e, main[np.clip(at - lag, 0, main.size - 1)]
+
+
+class TimeSortYardstick:
+    def setup(self):
+        self.a = np.random.default_rng(0).integers(0, 2**62, 1_000_000)
+
+    def time_np_sort_1m(self):
+        np.sort(self.a)
+
+
+class TimeBlockGraph:
+    timeout = 120
+
+    def setup(self):
+        rng = np.random.default_rng(1)
+        self.h, self.p, main = _chain(10_000, rng)
+        self.v, self.e, t = _votes(main, 100_000, 32, rng)
+        self.t = self.h[t]
+        self.w = rng.integers(1, 2**40, 100_000).astype(np.int64)
+        self.g = self._build()
+        self.v2 = rng.integers(0, 100_000, 10_000).astype(np.int64)
+        self.t2 = self.h[main[-1 - rng.integers(0, 5, 10_000)]]
+        self.final = self.g.finalized_tip()
+        self.q = self.h[rng.integers(0, 10_000, 100_000)]
+        self.g.is_finalized(self.final)
+
+    def _build(self):
+        g = BlockGraph(self.w)
+        g.add_blocks(self.h, self.p)
+        g.add_votes(self.v, self.e, self.t)
+        g.head()
+        g.finalized_tip()
+        return g
+
+    def time_build_head_finality(self):
+        self._build()
+
+    def time_incremental_10k_votes(self):
+        self.g.add_votes(self.v2, np.full(10_000, 40, np.int64), self.t2)
+        self.g.head()
+
+    def time_is_finalized_scalar(self):
+        self.g.is_finalized(self.final)
+
+    def time_is_finalized_many_100k(self):
+        self.g.is_finalized_many(self.q)
+
+
+class TimeJobShaped:
+    timeout = 120
+
+    def setup(self):
+        rng = np.random.default_rng(2)
+        self.h, self.p, main = _chain(10_000, rng)
+        self.v, self.e, t = _votes(main, 1_000, 300, rng, every_epoch=True)
+        self.t = self.h[t]
+        self.w = rng.integers(1, 10**6, 1_000).astype(np.int64)
+
+    def time_300_epochs(self):
+        g = BlockGraph(self.w)
+        g.add_blocks(self.h, self.p)
+        g.add_votes(self.v, self.e, self.t)
+        g.head()

@@ -1,0 +1,90 @@
+"""Signing and libsodium verification throughput (asv).
+
+``time_*`` measure absolute times; ``track_*_speedup`` report the ratio of the threaded path to
+one thread of plain PyNaCl on the same bodies, both measured in the same run, because the
+benchmark machines are shared and noisy (DESIGN section 8).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from nacl.signing import SigningKey, VerifyKey
+
+from engine.attestation import encode_bodies
+from engine.keys import derive_seeds, keypairs_from_seeds, sign_many
+from engine.verify import verify_many
+
+ROWS = 4096
+KEYS = 64
+
+
+def _bodies(n: int, rng: np.random.Generator) -> np.ndarray:
+    return encode_bodies({
+        "chain_id": np.ones(n, np.uint32), "validator_index": rng.integers(0, KEYS, n), "epoch": rng.integers(0, 1000, n),
+        "target": rng.integers(0, 256, (n, 32), dtype=np.uint8), "evidence_root": rng.integers(0, 256, (n, 32), dtype=np.uint8),
+        "poi_score": rng.integers(0, 1_000_001, n), "timestamp_us": rng.integers(0, 2**62, n), "nonce": rng.integers(0, 2**62, n),
+    })
+
+
+class _Data:
+    def setup(self, *args: object) -> None:
+        rng = np.random.default_rng(0)
+        self.bodies = _bodies(ROWS, rng)
+        self.seeds = derive_seeds(0, KEYS)
+        self.idx = rng.integers(0, KEYS, ROWS)
+        self.pks = keypairs_from_seeds(self.seeds)[0][self.idx]
+        self.sigs = sign_many(self.bodies, self.seeds, key_index=self.idx, threads=1)
+        self.signing_keys = [SigningKey(bytes(s)) for s in self.seeds]
+        self.verify_keys = [VerifyKey(bytes(p)) for p in keypairs_from_seeds(self.seeds)[0]]
+        self.rows = [bytes(b) for b in self.bodies]
+        self.sig_rows = [bytes(s) for s in self.sigs]
+
+    def _plain_sign(self) -> None:
+        for i, body in enumerate(self.rows):
+            self.signing_keys[self.idx[i]].sign(body)
+
+    def _plain_verify(self) -> None:
+        for i, body in enumerate(self.rows):
+            self.verify_keys[self.idx[i]].verify(body, self.sig_rows[i])
+
+
+class SignMany(_Data):
+    params = [1, 2]
+    param_names = ["threads"]
+
+    def time_sign_many(self, threads: int) -> None:
+        sign_many(self.bodies, self.seeds, key_index=self.idx, threads=threads)
+
+    def time_plain_pynacl_one_thread(self, threads: int) -> None:
+        self._plain_sign()
+
+    def track_sign_speedup(self, threads: int) -> float:
+        t0 = time.perf_counter()
+        self._plain_sign()
+        t1 = time.perf_counter()
+        sign_many(self.bodies, self.seeds, key_index=self.idx, threads=threads)
+        return (t1 - t0) / (time.perf_counter() - t1)
+
+    track_sign_speedup.unit = "ratio"
+
+
+class VerifyLibsodium(_Data):
+    params = [1, 2]
+    param_names = ["threads"]
+
+    def time_verify_many(self, threads: int) -> None:
+        verify_many(self.bodies, self.sigs, self.pks, threads=threads, backend="libsodium")
+
+    def time_plain_pynacl_one_thread(self, threads: int) -> None:
+        self._plain_verify()
+
+    def track_verify_speedup(self, threads: int) -> float:
+        t0 = time.perf_counter()
+        self._plain_verify()
+        t1 = time.perf_counter()
+        verify_many(self.bodies, self.sigs, self.pks, threads=threads, backend="libsodium")
+        return (t1 - t0) / (time.perf_counter() - t1)
+
+    track_verify_speedup.unit = "ratio"

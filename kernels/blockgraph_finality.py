@@ -1,0 +1,298 @@
+"""Per-epoch LMD weights, finality walk and GHOST head over the canonical block arrays.
+
+Input: the tree from blockgraph_blocks (nodes in (height, hash) order, ``parent[i] < i``), the
+validator weights, and the vote rows bucketed by epoch (blockgraph_votes.epoch_order).
+
+Algorithm (proto-array style, Lighthouse `compute_deltas` + `apply_score_changes`):
+
+1. for each epoch E that occurs in the votes, ascending (one bucket of rows):
+   a. one pass over the bucket's rows, no sort: a validator's first row in E leads and its
+      delta is applied at once (latest vote moves from block c to block t: delta[c] -= w,
+      delta[t] += w); a later row with the same target is a re-delivery; a different target is
+      an equivocation: after the pass its leader is undone, evidence is recorded, and at its
+      first equivocation the validator is excluded (delta[c] -= w, total -= w). A vote for an
+      unknown block waits (an orphan row; the validator keeps its previous vote). Only
+      validators voting in E are touched;
+   b. one backward pass from the largest touched index down to 0 turns the deltas into subtree
+      sums (a child's delta is pushed into its parent before the parent is visited);
+   c. candidate(E) = deepest block with weight * 10000 >= total * bps. With bps > 5000 at most
+      one child of a block qualifies, so the qualifying blocks form a path from genesis and the
+      walk "step to the qualifying child" finds its end. If the finalized tip qualifies, the walk
+      starts at the tip, otherwise at genesis;
+   d. candidate strict descendant of the tip -> new tip, finalized at E with every block between;
+      equal or ancestor (chain[height[c]] == c) -> nothing; otherwise a safety fault (E,
+      candidate, tip) is recorded and the tip stays.
+2. head: from the tip, step to the child with the greatest (weight, hash); siblings share a height
+   and are stored in ascending hash order, so "larger index" breaks weight ties.
+
+Weights are uint64: the total is below 2^64 (checked by the engine: 10^7 validators x 2^40
+fits), and deltas wrap modulo 2^64, which is exact because every true partial sum after a pass is
+in [0, 2^64). The quorum test never forms the 128-bit products: with q, r = divmod(total, 10000),
+
+    weight * 10000 >= total * bps  <=>  weight >= q * bps + ceil(r * bps / 10000)
+
+because weight is an integer; q * bps <= total and r * bps < 10^8, so every term fits in uint64.
+The threshold is computed once per epoch (`quorum_threshold`, checked against Python ints).
+
+cost: O(votes + sum over epochs of (max touched index + walk length)) + O(N) head;
+a job with hundreds of epochs over 10^4..10^5 blocks stays in the tens of milliseconds.
+"""
+import numpy as np
+from numba import njit
+
+from kernels.blockgraph_blocks import children_csr
+from kernels.blockgraph_index import key_equal
+from kernels.blockgraph_votes import evidence_rows
+
+__all__ = ["quorum_threshold", "walk_init", "walk_epochs", "ghost_head"]
+
+_U64 = np.uint64
+_TEN_K = np.uint64(10000)
+_CEIL = np.uint64(9999)
+_ZERO = np.uint64(0)
+_EXCLUDED = -2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def quorum_threshold(total, bps):
+    """Smallest integer weight w with w * 10000 >= total * bps, exactly, for total < 2^64."""
+    b = _U64(bps)
+    q = total // _TEN_K
+    r = total % _TEN_K
+    return q * b + (r * b + _CEIL) // _TEN_K
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _deepest_qualifying(start, kids, weight, x, thr):
+    """Follow the unique qualifying child from x (which qualifies) to the end of the path."""
+    while True:
+        nxt = np.int64(-1)
+        for k in range(start[x], start[x + 1]):
+            c = kids[k]
+            if weight[c] >= thr:
+                nxt = c
+                break
+        if nxt < 0:
+            return x
+        x = nxt
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _push(arr, n, x):
+    """arr[n] = x, doubling arr when full; returns the (possibly new) array."""
+    if n == arr.shape[0]:
+        grown = np.empty(2 * n + 16, arr.dtype)
+        grown[:n] = arr[:n]
+        arr = grown
+    arr[n] = x
+    return arr
+
+
+@njit(cache=True, nogil=True)
+def walk_init(parent, height, weights):
+    """Fresh walk state for a tree and a validator table (nothing counted, genesis final).
+
+    Returns (start, kids, weight, delta, vstate, finalized_at, chain, scalars) where
+    scalars = [tip, total (uint64 bits), last walked epoch (-1)] as int64. walk_epochs updates it
+    in place, so a live graph whose new votes all come after the last walked epoch continues
+    the walk instead of redoing it (engine.blockgraph decides when that is exact).
+    """
+    n = parent.shape[0]
+    nv = weights.shape[0]
+    start, kids = children_csr(parent, n)
+    weight = np.zeros(n, np.uint64)
+    delta = np.zeros(n, np.uint64)
+    total = _ZERO
+    for v in range(nv):
+        total += weights[v]
+    # Per-validator state, one 16-byte row per validator so that a vote touches one cache line
+    # (int32: callers keep vote rows and blocks below 2^31):
+    # [0] position in `order` of its first row in the current bucket (the leader; < lo: none yet)
+    # [1] position of the row that showed an equivocation in the current bucket (< lo: none)
+    # [2] block of its latest counted vote (-1: none, _EXCLUDED: equivocated in an earlier epoch)
+    # [3] the value of [2] before the current bucket's leader was applied (to undo it)
+    vstate = np.full((nv, 4), -1, np.int32)
+    finalized_at = np.full(n, -1, np.int64)
+    chain = np.full(height.max() + 1, -1, np.int64)
+    chain[0] = 0
+    scalars = np.zeros(3, np.int64)
+    scalars[1] = np.int64(total)
+    scalars[2] = -1
+    return start, kids, weight, delta, vstate, finalized_at, chain, scalars
+
+
+@njit(cache=True, nogil=True)
+def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bucket_start,
+                vv_sorted, target_sorted, bps, weight, delta, vstate, finalized_at, chain,
+                scalars):
+    """Walk the epoch buckets (module docstring, step 1), updating the walk_init state in place.
+
+    vv, ve, tk, ids: vote columns; order, bucket_start, vv_sorted, target_sorted:
+    blockgraph_votes.epoch_order over them (targets from classify_votes), every epoch after
+    scalars[2].
+    Returns what this walk found: (faults (k, 3) [epoch, candidate, tip], exclusions (k, 2)
+    [validator, epoch], evidence (k, 4) [validator, epoch, row_a, row_b], orphan vote rows);
+    rows are indices into the given columns.
+    """
+    tip = scalars[0]
+    total = np.uint64(scalars[1])
+    for v in range(vstate.shape[0]):  # positions refer to this call's `order`
+        vstate[v, 0] = -1
+        vstate[v, 1] = -1
+    excl = np.empty((16, 2), np.int64)
+    n_excl = 0
+    faults = np.empty((4, 3), np.int64)
+    n_faults = 0
+    evidence = np.empty((0, 4), np.int64)
+    n_evidence = 0
+    orphans = np.empty(16, np.int64)
+    n_orphans = 0
+    eq_list = np.empty(16, np.int64)
+    for b in range(bucket_start.shape[0] - 1):
+        lo = bucket_start[b]
+        hi = bucket_start[b + 1]
+        e = ve[order[lo]]
+        # 1a. one pass over the bucket's rows. A validator's first row leads and is applied at
+        # once (delta[c] -= w, delta[t] += w); a later row with the same target is a
+        # re-delivery; one with a different target is an equivocation, handled after the pass
+        # (the leader is undone and, at the validator's first equivocation, its weight leaves).
+        top = np.int64(-1)
+        n_eq = 0
+        orphans_before = n_orphans
+        for k in range(lo, hi):
+            v = vv_sorted[k]
+            lp = np.int64(vstate[v, 0])
+            if lp < lo:
+                vstate[v, 0] = k
+                c = vstate[v, 2]
+                vstate[v, 3] = c
+                t = target_sorted[k]
+                if t < 0:  # waits for its block (the validator keeps its previous vote)
+                    orphans = _push(orphans, n_orphans, order[k])
+                    n_orphans += 1
+                    continue
+                if c == _EXCLUDED:
+                    continue
+                w = weights[v]
+                if c >= 0:
+                    delta[c] -= w
+                    if c > top:
+                        top = c
+                delta[t] += w
+                if t > top:
+                    top = t
+                vstate[v, 2] = t
+            elif vstate[v, 1] < lo and not key_equal(tk, order[k], tk, order[lp]):
+                vstate[v, 1] = k
+                eq_list = _push(eq_list, n_eq, v)
+                n_eq += 1
+        if n_eq > 0:
+            for q in range(n_eq):
+                v = eq_list[q]
+                w = weights[v]
+                now = vstate[v, 2]
+                before = vstate[v, 3]
+                if now != before:  # undo the leader
+                    delta[now] -= w
+                    if now > top:
+                        top = now
+                    if before >= 0:
+                        delta[before] += w
+                    vstate[v, 2] = before
+                if before == _EXCLUDED:
+                    continue  # evidence only: excluded since an earlier epoch
+                if n_excl == excl.shape[0]:
+                    grown = np.empty((2 * n_excl, 2), np.int64)
+                    grown[:n_excl] = excl[:n_excl]
+                    excl = grown
+                excl[n_excl, 0] = v
+                excl[n_excl, 1] = e
+                n_excl += 1
+                if before >= 0:
+                    delta[before] -= w
+                    if before > top:
+                        top = before
+                vstate[v, 2] = _EXCLUDED
+                total -= w
+            # an equivocating validator's leader is not an orphan vote
+            keep = orphans_before
+            for q in range(orphans_before, n_orphans):
+                if vstate[vv[orphans[q]], 1] < lo:
+                    orphans[keep] = orphans[q]
+                    keep += 1
+            n_orphans = keep
+            rows = np.empty(16, np.int64)
+            nr = 0
+            for k in range(lo, hi):
+                if vstate[vv_sorted[k], 1] >= lo:
+                    rows = _push(rows, nr, order[k])
+                    nr += 1
+            found = evidence_rows(rows[:nr], vv, tk, ids)
+            if n_evidence + found.shape[0] > evidence.shape[0]:
+                grown = np.empty((2 * (n_evidence + found.shape[0]), 4), np.int64)
+                grown[:n_evidence] = evidence[:n_evidence]
+                evidence = grown
+            for q in range(found.shape[0]):
+                evidence[n_evidence, 0] = found[q, 0]
+                evidence[n_evidence, 1] = e
+                evidence[n_evidence, 2] = found[q, 1]
+                evidence[n_evidence, 3] = found[q, 2]
+                n_evidence += 1
+        # 1b. Iterate backwards: parent[x] < x, so every descendant of x has already pushed its
+        # delta into delta[x] when x is reached; one pass yields the subtree sums.
+        for x in range(top, 0, -1):
+            d = delta[x]
+            if d != _ZERO:
+                weight[x] += d
+                delta[parent[x]] += d
+                delta[x] = _ZERO
+        if top >= 0:
+            weight[0] += delta[0]
+            delta[0] = _ZERO
+        # 1c. candidate(e); none while total(e) = 0
+        if total == _ZERO:
+            continue
+        thr = quorum_threshold(total, bps)
+        if weight[tip] >= thr:
+            cand = _deepest_qualifying(start, kids, weight, tip, thr)
+        elif weight[0] >= thr:
+            cand = _deepest_qualifying(start, kids, weight, np.int64(0), thr)
+        else:
+            continue
+        # 1d. move, keep, or record a safety fault
+        if height[cand] > height[tip] and weight[tip] >= thr:
+            x = cand
+            while x != tip:
+                finalized_at[x] = e
+                chain[height[x]] = x
+                x = parent[x]
+            tip = cand
+        elif chain[height[cand]] != cand:
+            if n_faults == faults.shape[0]:
+                grown = np.empty((2 * n_faults, 3), np.int64)
+                grown[:n_faults] = faults[:n_faults]
+                faults = grown
+            faults[n_faults, 0] = e
+            faults[n_faults, 1] = cand
+            faults[n_faults, 2] = tip
+            n_faults += 1
+    scalars[0] = tip
+    scalars[1] = np.int64(total)
+    if bucket_start.shape[0] > 1:
+        scalars[2] = ve[order[order.shape[0] - 1]]
+    return (faults[:n_faults].copy(), excl[:n_excl].copy(), evidence[:n_evidence].copy(),
+            orphans[:n_orphans].copy())
+
+
+@njit(cache=True, nogil=True)
+def ghost_head(start, kids, weight, tip):
+    """Step 2: from the finalized tip, follow the child with the greatest (weight, hash)."""
+    head = tip
+    while start[head + 1] > start[head]:
+        best = kids[start[head]]
+        for k in range(start[head] + 1, start[head + 1]):
+            c = kids[k]
+            if weight[c] >= weight[best]:  # equal weight: later sibling = larger hash
+                best = c
+        head = best
+    return head

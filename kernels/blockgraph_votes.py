@@ -1,0 +1,219 @@
+"""Vote columns -> row status, target blocks, epoch order, and equivocation evidence rows.
+
+Input: every vote received so far as columns `(validator, epoch, target key, id key)`, any order,
+duplicates allowed. This module does the per-row work that needs no epoch walk:
+
+- ``classify_votes``: status per row, VOTE_OK or UNKNOWN_VALIDATOR (index outside the table) or
+  BAD_EPOCH (negative, i.e. >= 2^63 as a u64), and the target's block index (-1: unknown block,
+  the vote waits). One hash-table probe per row; ``classify_votes_parallel`` splits the rows
+  across threads (prange) for large inputs;
+- ``epoch_order``: the valid rows sorted by epoch (stable) and the bucket boundaries of equal
+  epochs; a counting sort when the epoch range is < 4n + 2^16 (cost O(n + range)), a merge sort
+  otherwise (O(n log n));
+- ``evidence_rows``: for the validators found equivocating in one epoch bucket, the two rows
+  that make the evidence record: the smallest target and the next distinct target, each with
+  its smallest attestation id.
+
+The walk itself (blockgraph_finality.walk_epochs) consumes the epoch buckets in order.
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels.blockgraph_index import key_equal, key_less, table_lookup, table_lookup_many
+
+__all__ = [
+    "VOTE_OK",
+    "VOTE_UNKNOWN_VALIDATOR",
+    "VOTE_BAD_EPOCH",
+    "NEVER",
+    "classify_votes",
+    "classify_votes_parallel",
+    "epoch_order",
+    "evidence_rows",
+]
+
+VOTE_OK = 0
+VOTE_UNKNOWN_VALIDATOR = 1
+VOTE_BAD_EPOCH = 2
+NEVER = np.iinfo(np.int64).max
+
+
+@njit(cache=True, nogil=True)
+def _status(vv, ve, n_validators, target_node):
+    """Row status; rejected rows get target -1. Two loops: an int8 store in the probe loop
+    would alias (char*) every array descriptor and force reloads on each iteration."""
+    n = vv.shape[0]
+    for i in range(n):
+        v = vv[i]
+        if v < 0 or v >= n_validators or ve[i] < 0:
+            target_node[i] = -1
+    status = np.empty(n, np.int8)
+    for i in range(n):
+        v = vv[i]
+        status[i] = (VOTE_UNKNOWN_VALIDATOR if v < 0 or v >= n_validators
+                     else (VOTE_BAD_EPOCH if ve[i] < 0 else VOTE_OK))
+    return status
+
+
+@njit(cache=True, nogil=True)
+def classify_votes(vv, ve, tk, n_validators, node_table, node_keys):
+    """(status (n,) int8, target_node (n,) int64 block index or -1) for every vote row."""
+    target_node = table_lookup_many(node_table, node_keys, tk)
+    return _status(vv, ve, n_validators, target_node), target_node
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def classify_votes_parallel(vv, ve, tk, n_validators, node_table, node_keys):
+    """classify_votes with the rows split across threads (worth it above ~10^5 rows)."""
+    n = vv.shape[0]
+    status = np.empty(n, np.int8)
+    target_node = np.empty(n, np.int64)
+    for i in prange(n):
+        v = vv[i]
+        if v < 0 or v >= n_validators:
+            status[i] = VOTE_UNKNOWN_VALIDATOR
+            target_node[i] = -1
+        elif ve[i] < 0:
+            status[i] = VOTE_BAD_EPOCH
+            target_node[i] = -1
+        else:
+            status[i] = VOTE_OK
+            target_node[i] = table_lookup(node_table, node_keys, tk, i)
+    return status, target_node
+
+
+@njit(cache=True, nogil=True)
+def epoch_order(ve, status, vv, target_node):
+    """Valid rows sorted by epoch (stable), plus their validator and target in that order.
+
+    Returns (order, bucket_start, vv_sorted, target_sorted): bucket b is
+    order[bucket_start[b]:bucket_start[b + 1]], all of one epoch, epochs ascending. The sorted
+    copies are written while scanning the rows in order (a scatter into one stream per epoch),
+    so the walk then reads them sequentially instead of gathering one cache line per vote.
+    """
+    n = ve.shape[0]
+    m = 0
+    lo = NEVER
+    hi = np.int64(-1)
+    for i in range(n):
+        if status[i] == VOTE_OK:
+            m += 1
+            if ve[i] < lo:
+                lo = ve[i]
+            if ve[i] > hi:
+                hi = ve[i]
+    order = np.empty(m, np.int64)
+    vs = np.empty(m, np.int64)
+    ts = np.empty(m, np.int64)
+    if m == 0:
+        return order, np.zeros(1, np.int64), vs, ts
+    if hi - lo < 4 * m + 65536:
+        span = hi - lo + 1
+        start = np.zeros(span + 1, np.int64)
+        for i in range(n):
+            if status[i] == VOTE_OK:
+                start[ve[i] - lo + 1] += 1
+        nb = 0
+        for k in range(span):
+            if start[k + 1] > 0:
+                nb += 1
+            start[k + 1] += start[k]
+        bucket_start = np.empty(nb + 1, np.int64)
+        b = 0
+        for k in range(span):
+            if start[k + 1] > start[k]:
+                bucket_start[b] = start[k]
+                b += 1
+        bucket_start[nb] = m
+        fill = start[:-1].copy()
+        for i in range(n):
+            if status[i] == VOTE_OK:
+                k = ve[i] - lo
+                j = fill[k]
+                order[j] = i
+                vs[j] = vv[i]
+                ts[j] = target_node[i]
+                fill[k] = j + 1
+        return order, bucket_start, vs, ts
+    rows = np.empty(m, np.int64)
+    ep = np.empty(m, np.int64)
+    j = 0
+    for i in range(n):
+        if status[i] == VOTE_OK:
+            rows[j] = i
+            ep[j] = ve[i]
+            j += 1
+    perm = np.argsort(ep, kind="mergesort")
+    nb = 1
+    for k in range(m):
+        i = rows[perm[k]]
+        order[k] = i
+        vs[k] = vv[i]
+        ts[k] = target_node[i]
+        if k > 0 and ep[perm[k]] != ep[perm[k - 1]]:
+            nb += 1
+    bucket_start = np.empty(nb + 1, np.int64)
+    bucket_start[0] = 0
+    b = 1
+    for k in range(1, m):
+        if ep[perm[k]] != ep[perm[k - 1]]:
+            bucket_start[b] = k
+            b += 1
+    bucket_start[nb] = m
+    return order, bucket_start, vs, ts
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_less(vv, tk, ids, a, b):
+    """Row a before row b in (validator, target, id) order."""
+    if vv[a] != vv[b]:
+        return vv[a] < vv[b]
+    if not key_equal(tk, a, tk, b):
+        return key_less(tk, a, tk, b)
+    return key_less(ids, a, ids, b)
+
+
+@njit(cache=True, nogil=True)
+def evidence_rows(rows, vv, tk, ids):
+    """Evidence for the equivocating validators of one epoch bucket.
+
+    rows: every row of the bucket whose validator equivocated in it. Returns (k, 3) int64
+    [validator, row_a, row_b]: row_a has the smallest target (smallest id among its rows),
+    row_b the next distinct target (smallest id among its rows); sorted by validator.
+    """
+    vals = np.empty(rows.shape[0], np.int64)
+    for k in range(rows.shape[0]):
+        vals[k] = vv[rows[k]]
+    perm = np.argsort(vals, kind="mergesort")
+    r = np.empty(rows.shape[0], np.int64)
+    for k in range(rows.shape[0]):
+        r[k] = rows[perm[k]]
+    i = 0
+    while i < r.shape[0]:  # insertion sort of each validator's rows (a handful) by (target, id)
+        j = i + 1
+        while j < r.shape[0] and vv[r[j]] == vv[r[i]]:
+            j += 1
+        for a in range(i + 1, j):
+            x = r[a]
+            b = a - 1
+            while b >= i and _row_less(vv, tk, ids, x, r[b]):
+                r[b + 1] = r[b]
+                b -= 1
+            r[b + 1] = x
+        i = j
+    out = np.empty((r.shape[0], 3), np.int64)
+    k = 0
+    i = 0
+    while i < r.shape[0]:
+        j = i
+        second = np.int64(-1)
+        while j < r.shape[0] and vv[r[j]] == vv[r[i]]:
+            if second < 0 and not key_equal(tk, r[j], tk, r[i]):
+                second = r[j]
+            j += 1
+        out[k, 0] = vv[r[i]]
+        out[k, 1] = r[i]
+        out[k, 2] = second
+        k += 1
+        i = j
+    return out[:k].copy()

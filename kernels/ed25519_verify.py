@@ -1,0 +1,297 @@
+"""Ed25519 verification under ZIP-215, one row at a time and as a batch.
+
+The rule (DESIGN section 4): decode A and R with ZIP-215 decompression, require S < L,
+k = SHA-512(R_bytes || A_bytes || M) mod L, and accept iff [8]([S]B - R - [k]A) = 0.
+
+Batch (random linear combination, per chunk of rows):
+  1. `prepare_rows`: per row check S < L, decompress R, hash k. Malformed rows are marked
+     invalid here and never enter an equation.
+  2. `batch_verify_rows`: with 128-bit z_i, the equation
+        [8]( -(sum z_i S_i) B + sum z_i R_i + sum_keys (sum_{i: key} z_i k_i) A_key ) = 0
+     coalesces every row of a key into one point (keys are pre-indexed by the caller).
+     sum z_i S_i and each per-key sum are accumulated in 512-bit form and reduced once.
+  3. If it fails, bisect: compute the left half's [8]-sum explicitly; the right half's is
+     the difference, so each level costs one half-size MSM (one bad row in a batch costs
+     about 2x an all-good batch). Ranges of <= SINGLE_CHECK_ROWS rows are checked singly.
+Single and batch agree on every input: both check the same cofactored equation, and a
+failing batch never decides a row by itself -- it only narrows down where to look.
+"""
+import numpy as np
+from numba import njit
+
+from kernels.edwards import (
+    BASE_NIELS_ODD, ge_add_cached, ge_decompress_zip215, ge_dbl, ge_identity, ge_is_identity,
+    ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_neg, ge_store, ge_sub, ge_sub_cached,
+    ge_to_cached, niels_load,
+)
+from kernels.msm import msm_pippenger, msm_straus, pippenger_window
+from kernels.scalar25519 import (
+    sc_acc_mul, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
+    sc_store, sc_wnaf,
+)
+from kernels.sha512 import sha512_ram_row
+
+__all__ = [
+    "decompress_rows", "prepare_rows", "verify_rows_single", "batch_verify_rows",
+    "batch_equation_holds", "verify_chunk", "B_POINT", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
+]
+
+# Batches of up to this many MSM terms use Straus, larger ones Pippenger (by measurement:
+# scripts/bench_verify.py --msm-crossover).
+STRAUS_MAX_TERMS = 96
+# Bisection stops at ranges this small and checks each row on its own.
+SINGLE_CHECK_ROWS = 4
+
+
+def _base_point_row():
+    from kernels.field25519 import fe_from_int_limbs
+    p = 2**255 - 19
+    y = 4 * pow(5, p - 2, p) % p
+    d = (-121665 * pow(121666, p - 2, p)) % p
+    xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
+    x = pow(xx, (p + 3) // 8, p)
+    if (x * x - xx) % p:
+        x = x * pow(2, (p - 1) // 4, p) % p
+    if x & 1:
+        x = p - x
+    row = np.zeros((1, 4, 5), dtype=np.uint64)
+    for j, v in enumerate((x, y, 1, x * y % p)):
+        row[0, j] = np.array(fe_from_int_limbs(v), dtype=np.uint64)
+    return row
+
+
+B_POINT = _base_point_row()
+
+
+@njit(cache=True, nogil=True)
+def decompress_rows(encodings, points, ok):
+    """ZIP-215 decompression of each 32-byte row into points[i] (Z = 1); ok[i] = decodable."""
+    for i in range(encodings.shape[0]):
+        good, P = ge_decompress_zip215(encodings[i])
+        ok[i] = good
+        if good:
+            ge_store(points, i, P)
+        else:
+            ge_store(points, i, ge_identity())
+
+
+@njit(cache=True, nogil=True)
+def prepare_rows(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_ok,
+                 r_points, k_scalars, s_scalars):
+    """Per-row work shared by single and batch checks.
+
+    In: row_ok[i] False for rows already known malformed (wrong lengths); key_index[i]
+    indexes key_ok/the caller's key points. Out: r_points (R decompressed), k_scalars,
+    s_scalars, and row_ok cleared for S >= L, undecodable R or undecodable A.
+    """
+    digest = np.empty(64, dtype=np.uint8)
+    for i in range(sigs.shape[0]):
+        if not row_ok[i]:
+            continue
+        if not key_ok[key_index[i]]:
+            row_ok[i] = False
+            continue
+        S = sc_load(sigs[i], 32)
+        if not sc_is_canonical(S):
+            row_ok[i] = False
+            continue
+        good, R = ge_decompress_zip215(sigs[i, 0:32])
+        if not good:
+            row_ok[i] = False
+            continue
+        ge_store(r_points, i, R)
+        sc_store(s_scalars, i, S)
+        sha512_ram_row(sigs[i], pks[i], msg_data, msg_offsets[i], msg_offsets[i + 1], digest)
+        sc_store(k_scalars, i, sc_reduce_bytes64(digest))
+
+
+@njit(inline="always", cache=True)
+def _row_equation_is_zero(R, A, S, k, naf_s, naf_k, a_table):
+    """[8]([S]B - [k]A - R) == 0, by a joint sliding-window double-scalar multiplication.
+
+    B's odd multiples up to 127B are precomputed (BASE_NIELS_ODD, width 8); A's odd
+    multiples up to 15A are built here (width 5).
+    """
+    sc_wnaf(S, 127, naf_s)
+    sc_wnaf(k, 15, naf_k)
+    P = A
+    P2 = ge_to_cached(ge_dbl(A))
+    for j in range(8):
+        ge_store(a_table, j, ge_to_cached(P))
+        if j < 7:
+            P = ge_add_cached(P, P2)
+    top = 255
+    while top >= 0 and naf_s[top] == 0 and naf_k[top] == 0:
+        top -= 1
+    Q = ge_identity()
+    for b in range(top, -1, -1):
+        Q = ge_dbl(Q)
+        ds = naf_s[b]
+        if ds > 0:
+            Q = ge_madd(Q, niels_load(BASE_NIELS_ODD, ds >> 1))
+        elif ds < 0:
+            Q = ge_msub(Q, niels_load(BASE_NIELS_ODD, (-ds) >> 1))
+        dk = naf_k[b]
+        if dk > 0:
+            Q = ge_sub_cached(Q, ge_load(a_table, dk >> 1))
+        elif dk < 0:
+            Q = ge_add_cached(Q, ge_load(a_table, (-dk) >> 1))
+    return ge_is_identity(ge_mul_by_cofactor(ge_sub(Q, R)))
+
+
+@njit(cache=True, nogil=True)
+def verify_rows_single(rows, row_ok, key_index, key_points, r_points, k_scalars, s_scalars,
+                       out):
+    """out[i] = the single ZIP-215 verdict for each i in rows (prepared rows only)."""
+    naf_s = np.empty(256, dtype=np.int8)
+    naf_k = np.empty(256, dtype=np.int8)
+    a_table = np.empty((8, 4, 5), dtype=np.uint64)
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        if not row_ok[i]:
+            out[i] = False
+            continue
+        S = (s_scalars[i, 0], s_scalars[i, 1], s_scalars[i, 2], s_scalars[i, 3])
+        k = (k_scalars[i, 0], k_scalars[i, 1], k_scalars[i, 2], k_scalars[i, 3])
+        out[i] = _row_equation_is_zero(ge_load(r_points, i), ge_load(key_points, key_index[i]),
+                                       S, k, naf_s, naf_k, a_table)
+
+
+@njit(cache=True, nogil=True)
+def batch_equation_sum(rows, z, key_index, key_points, r_points, k_scalars, s_scalars,
+                       key_acc, key_mark):
+    """[8]( -(sum z_i S_i) B + sum z_i R_i + sum_keys c_key A_key ) over the given rows.
+
+    key_acc (n_keys, 8) must be zero and key_mark (n_keys,) all -1 on entry; both are
+    left that way on return.
+    """
+    n = rows.shape[0]
+    acc_s = np.zeros(8, dtype=np.uint64)
+    used = np.empty(n, dtype=np.int64)
+    n_used = 0
+    short_points = np.empty((n, 4, 5), dtype=np.uint64)
+    short_scalars = np.zeros((n, 4), dtype=np.uint64)
+    for t in range(n):
+        i = rows[t]
+        zi = (z[i, 0], z[i, 1])
+        sc_acc_mul(acc_s, (s_scalars[i, 0], s_scalars[i, 1], s_scalars[i, 2], s_scalars[i, 3]),
+                   zi)
+        key = key_index[i]
+        if key_mark[key] < 0:
+            key_mark[key] = n_used
+            used[n_used] = key
+            n_used += 1
+        sc_acc_mul(key_acc[key],
+                   (k_scalars[i, 0], k_scalars[i, 1], k_scalars[i, 2], k_scalars[i, 3]), zi)
+        for j in range(4):
+            for q in range(5):
+                short_points[t, j, q] = r_points[i, j, q]
+        short_scalars[t, 0] = zi[0]
+        short_scalars[t, 1] = zi[1]
+    long_points = np.empty((n_used + 1, 4, 5), dtype=np.uint64)
+    long_scalars = np.empty((n_used + 1, 4), dtype=np.uint64)
+    long_points[0] = B_POINT[0]
+    sc_store(long_scalars, 0, sc_neg(sc_reduce_wide(acc_s)))
+    for u in range(n_used):
+        key = used[u]
+        long_points[u + 1] = key_points[key]
+        sc_store(long_scalars, u + 1, sc_reduce_wide(key_acc[key]))
+        key_acc[key, :] = 0
+        key_mark[key] = -1
+    if n + n_used + 1 <= STRAUS_MAX_TERMS:
+        Q = msm_straus(short_points, short_scalars, long_points, long_scalars)
+    else:
+        c = pippenger_window(n, n_used + 1)
+        Q = msm_pippenger(short_points, short_scalars, long_points, long_scalars, c)
+    return ge_mul_by_cofactor(Q)
+
+
+@njit(cache=True, nogil=True)
+def batch_equation_holds(rows, z, key_index, key_points, r_points, k_scalars, s_scalars):
+    """Whether the batch equation holds over the given (prepared, well-formed) rows."""
+    n_keys = key_points.shape[0]
+    key_acc = np.zeros((n_keys, 8), dtype=np.uint64)
+    key_mark = np.full(n_keys, -1, dtype=np.int64)
+    Q = batch_equation_sum(rows, z, key_index, key_points, r_points, k_scalars, s_scalars,
+                           key_acc, key_mark)
+    return ge_is_identity(Q)
+
+
+@njit(cache=True, nogil=True)
+def batch_verify_rows(rows, z, row_ok, key_index, key_points, r_points, k_scalars,
+                      s_scalars, out):
+    """out[i] for each i in rows: batch check, then bisection to pin down invalid rows.
+
+    rows must hold only rows with row_ok True (prepared). Returns the number of MSMs run.
+    """
+    n_keys = key_points.shape[0]
+    key_acc = np.zeros((n_keys, 8), dtype=np.uint64)
+    key_mark = np.full(n_keys, -1, dtype=np.int64)
+    m = rows.shape[0]
+    if m == 0:
+        return 0
+    # A stack of row ranges [lo, hi) with the [8]-sum of their equation already known.
+    cap = 2 * 64 + m
+    stack_lo = np.empty(cap, dtype=np.int64)
+    stack_hi = np.empty(cap, dtype=np.int64)
+    stack_sum = np.empty((cap, 4, 5), dtype=np.uint64)
+    stack_lo[0] = 0
+    stack_hi[0] = m
+    ge_store(stack_sum, 0, batch_equation_sum(rows, z, key_index, key_points, r_points,
+                                              k_scalars, s_scalars, key_acc, key_mark))
+    n_msm = 1
+    top = 1
+    while top > 0:
+        top -= 1
+        lo = stack_lo[top]
+        hi = stack_hi[top]
+        total = ge_load(stack_sum, top)
+        if ge_is_identity(total):
+            for t in range(lo, hi):
+                out[rows[t]] = True
+            continue
+        if hi - lo <= SINGLE_CHECK_ROWS:
+            verify_rows_single(rows[lo:hi], row_ok, key_index, key_points, r_points,
+                               k_scalars, s_scalars, out)
+            continue
+        mid = (lo + hi) // 2
+        left = batch_equation_sum(rows[lo:mid], z, key_index, key_points, r_points, k_scalars,
+                                  s_scalars, key_acc, key_mark)
+        n_msm += 1
+        stack_lo[top] = lo
+        stack_hi[top] = mid
+        ge_store(stack_sum, top, left)
+        stack_lo[top + 1] = mid
+        stack_hi[top + 1] = hi
+        ge_store(stack_sum, top + 1, ge_sub(total, left))
+        top += 2
+    return n_msm
+
+
+@njit(cache=True, nogil=True)
+def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points, key_ok, z,
+                 use_batch, max_batch, out):
+    """Verdicts for a chunk of rows into out; the whole pipeline for one thread.
+
+    row_ok (in/out): False for rows already known malformed. Rows are batched in order,
+    max_batch rows per batch equation; use_batch False checks every row singly.
+    Returns the number of MSMs run (0 when use_batch is False).
+    """
+    n = sigs.shape[0]
+    r_points = np.empty((n, 4, 5), dtype=np.uint64)
+    k_scalars = np.empty((n, 4), dtype=np.uint64)
+    s_scalars = np.empty((n, 4), dtype=np.uint64)
+    prepare_rows(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_ok,
+                 r_points, k_scalars, s_scalars)
+    out[:] = False
+    good = np.flatnonzero(row_ok)
+    if not use_batch or good.shape[0] < 2:
+        verify_rows_single(good, row_ok, key_index, key_points, r_points, k_scalars,
+                           s_scalars, out)
+        return 0
+    n_msm = 0
+    for start in range(0, good.shape[0], max_batch):
+        rows = good[start:start + max_batch]
+        n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, r_points,
+                                   k_scalars, s_scalars, out)
+    return n_msm

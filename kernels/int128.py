@@ -1,0 +1,58 @@
+"""The one 64x64 -> 128-bit product every multi-precision kernel is built on.
+
+Numba has no 128-bit integer type, but LLVM does: this intrinsic zero-extends both
+operands to i128, multiplies, and splits the result. On x86-64 LLVM lowers it to a
+single `mul`/`mulx`. Keeping it behind one tiny function is deliberate: a CUDA build
+of the same field code only has to swap this (``lo = a * b``, ``hi = umul64hi(a, b)``).
+
+128-bit accumulators are `(lo, hi)` tuples of uint64; `mac` adds a product into one.
+"""
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__ = ["mul64", "mac", "add128", "shr128"]
+
+_U64 = np.uint64
+_ONE = np.uint64(1)
+_ZERO = np.uint64(0)
+
+
+@intrinsic
+def mul64(typingctx, a, b):
+    """(lo, hi) of the full 128-bit product of two uint64 values."""
+    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        i64 = ir.IntType(64)
+        a_wide = builder.zext(args[0], i128)
+        b_wide = builder.zext(args[1], i128)
+        product = builder.mul(a_wide, b_wide)
+        lo = builder.trunc(product, i64)
+        hi = builder.trunc(builder.lshr(product, ir.Constant(i128, 64)), i64)
+        return context.make_tuple(builder, signature.return_type, (lo, hi))
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True)
+def add128(acc, lo):
+    """acc + lo for a 128-bit (lo, hi) accumulator and a uint64 addend."""
+    s = acc[0] + lo
+    return (s, acc[1] + (_ONE if s < lo else _ZERO))
+
+
+@njit(inline="always", cache=True)
+def mac(acc, a, b):
+    """acc + a*b for a 128-bit (lo, hi) accumulator (caller keeps the sum below 2^128)."""
+    lo, hi = mul64(a, b)
+    s = acc[0] + lo
+    return (s, acc[1] + hi + (_ONE if s < lo else _ZERO))
+
+
+@njit(inline="always", cache=True)
+def shr128(acc, n):
+    """Low 64 bits of a 128-bit (lo, hi) value shifted right by 0 < n < 64."""
+    return (acc[0] >> _U64(n)) | (acc[1] << _U64(64 - n))

@@ -1,0 +1,208 @@
+"""BlockGraph speed table (a benchmark, not a test): ratios to baselines measured in the same run.
+
+    PYTHONPATH=. .venv/bin/python scripts/bench_blockgraph.py [--quick]
+
+Rows (issue 4): build + head + finality for 1M single votes over 100K blocks, as a multiple of
+``np.sort`` of 1M int64 (target <= 5x); 10K incremental votes then head + finality; Python
+``is_finalized`` per call (target <= 1 us); ``is_finalized_many`` over 1M hashes; a job-shaped
+run of 300 epochs x 10K validators over 10K blocks; the slow reference on a small instance as a
+second baseline; and the cold Numba compile time (fresh cache directory, separate process).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from engine.blockgraph import BlockGraph  # noqa: E402
+
+
+def chain_with_forks(n_blocks: int, rng, fork_rate: float = 0.1):
+    """(hashes, parents, main) of a chain whose blocks fork off one of the last 10 main blocks."""
+    raw = rng.integers(0, 256, (n_blocks, 32), dtype=np.uint8)
+    raw[:, 0] |= 1  # never the zero hash
+    on_main = rng.random(n_blocks) >= fork_rate
+    on_main[0] = True
+    main_pos = np.cumsum(on_main) - 1
+    main = np.flatnonzero(on_main)
+    idx = np.arange(1, n_blocks)
+    prev_main = main[main_pos[idx - 1]]
+    back = main[np.maximum(0, main_pos[idx - 1] - rng.integers(0, 10, idx.size))]
+    parent_idx = np.where(on_main[1:], prev_main, back)
+    parents = np.zeros_like(raw)
+    parents[1:] = raw[parent_idx]
+    return raw, parents, main
+
+
+def votes_for(main, n_validators, n_epochs, rng, per_validator=1):
+    """Votes of every validator: per epoch, a main-chain block near that epoch's height."""
+    if per_validator == 1:
+        v = np.arange(n_validators, dtype=np.int64)
+        e = rng.integers(0, n_epochs, n_validators).astype(np.int64)
+    else:
+        v = np.tile(np.arange(n_validators, dtype=np.int64), n_epochs)
+        e = np.repeat(np.arange(n_epochs, dtype=np.int64), n_validators)
+    at = ((e + 1) * (main.size - 1)) // n_epochs
+    lag = rng.integers(0, max(1, main.size // (4 * n_epochs)), v.size)
+    return v, e, main[np.clip(at - lag, 0, main.size - 1)]
+
+
+def best_ms(fn, repeat=3):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, (time.perf_counter() - t) * 1e3)
+    return best
+
+
+def cold_compile_seconds() -> float:
+    """Wall time of a tiny BlockGraph run in a fresh process with an empty Numba cache, minus
+    the same with the cache warm (so interpreter + import time cancel out)."""
+    code = ("import numpy as np; from engine.blockgraph import BlockGraph;"
+            "g = BlockGraph(np.array([1, 1], np.int64)); g.add_blocks([b'G'*32, b'A'*32],"
+            "[bytes(32), b'G'*32]); g.add_votes([0, 1], [1, 1], [b'A'*32]*2);"
+            "g.head(); g.is_finalized_many(np.zeros((1, 32), np.uint8))")
+    times = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
+        for _ in range(2):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+            times.append(time.perf_counter() - t)
+    return times[0] - times[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="10x smaller sizes (smoke run)")
+    ap.add_argument("--no-compile", action="store_true", help="skip the cold-compile row")
+    args = ap.parse_args()
+    scale = 10 if args.quick else 1
+    rng = np.random.default_rng(1)
+    rows = []
+
+    sort_in = rng.integers(0, 2**62, 1_000_000)
+    sort_ms = best_ms(lambda: np.sort(sort_in), repeat=7)
+    rows.append(("np.sort 1M int64 (yardstick)", sort_ms, "1.00x"))
+
+    # warm the kernels (compile or load the cache) outside the timings
+    h, p, main = chain_with_forks(1000, rng)
+    warm = BlockGraph(np.ones(10, np.int64))
+    warm.add_blocks(h, p)
+    wv, we, wt = votes_for(main, 10, 4, rng)
+    warm.add_votes(wv, we, h[wt])
+    warm.head()
+    warm.is_finalized_many(h)
+
+    n_val, n_blk = 1_000_000 // scale, 100_000 // scale
+    h, p, main = chain_with_forks(n_blk, rng)
+    v, e, t = votes_for(main, n_val, 32, rng)
+    weights = rng.integers(1, 2**40, n_val).astype(np.int64)
+    targets = h[t]
+    state = {}
+
+    def build():
+        g = BlockGraph(weights, bps=6667)
+        g.add_blocks(h, p)
+        g.add_votes(v, e, targets)
+        g.head()
+        g.finalized_tip()
+        state["g"] = g
+
+    ms = best_ms(build)
+    g = state["g"]
+    fin = int(g.finalized_flags().sum())
+    rows.append((f"build+head+finality: {n_val:,} votes / {n_blk:,} blocks / 32 epochs "
+                 f"({fin:,} final)", ms, f"{ms / sort_ms:.2f}x sort (target <= 5x)"))
+
+    v2 = rng.integers(0, n_val, 10_000).astype(np.int64)
+    e2 = np.full(10_000, 40, np.int64)
+    t2 = h[main[-1 - rng.integers(0, 5, 10_000)]]
+
+    def incremental():
+        g.add_votes(v2, e2, t2)
+        g.head()
+        g.finalized_tip()
+
+    ms = best_ms(incremental, repeat=1)
+    rows.append(("incremental: +10K votes, then head + finality", ms,
+                 f"{ms / sort_ms:.2f}x sort"))
+
+    final_hashes = [r.tobytes() for r in g.finalized_chain()[:1000]]
+    other = [r.tobytes() for r in h[rng.integers(0, n_blk, 1000)]]
+    probe = (final_hashes + other) * 50
+    t0 = time.perf_counter()
+    g.is_finalized(probe[0])  # builds the Python-side index once per recompute
+    index_ms = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    for x in probe:
+        g.is_finalized(x)
+    per_call_ns = (time.perf_counter() - t0) / len(probe) * 1e9
+    rows.append((f"is_finalized(hash) from Python, per call ({len(probe):,} calls)",
+                 per_call_ns / 1e6, f"{per_call_ns:.0f} ns/call (target <= 1000 ns); "
+                 f"index build {index_ms:.0f} ms once per recompute"))
+
+    q = h[rng.integers(0, n_blk, 1_000_000 // scale)]
+    ms = best_ms(lambda: g.is_finalized_many(q))
+    rows.append((f"is_finalized_many over {q.shape[0]:,} hashes", ms, f"{ms / sort_ms:.2f}x sort"))
+
+    jh, jp, jmain = chain_with_forks(10_000, rng)
+    jv, je, jt = votes_for(jmain, 10_000 // scale, 300, rng, per_validator=300)
+    jw = rng.integers(1, 10**6, 10_000 // scale).astype(np.int64)
+    jtargets = jh[jt]
+
+    def job():
+        gj = BlockGraph(jw, bps=6667)
+        gj.add_blocks(jh, jp)
+        gj.add_votes(jv, je, jtargets)
+        gj.head()
+        state["gj"] = gj
+
+    ms = best_ms(job)
+    rows.append((f"job: 300 epochs x {10_000 // scale:,} validators / 10K blocks "
+                 f"({jv.size:,} votes)", ms, f"{ms / sort_ms:.2f}x sort"))
+
+    import blockgraph_reference as ref
+    sh, sp, smain = chain_with_forks(300, rng)
+    sv, se, st_ = votes_for(smain, 200, 20, rng, per_validator=20)
+    sw = [int(x) for x in rng.integers(1, 100, 200)]
+    blocks = [(a.tobytes(), b.tobytes(), -1) for a, b in zip(sh, sp)]
+    votes = [(int(a), int(b), sh[c].tobytes(), bytes(32)) for a, b, c in zip(sv, se, st_)]
+    ref_ms = best_ms(lambda: ref.run(sw, 6667, blocks[0][0], blocks, votes), repeat=1)
+
+    def small():
+        gs = BlockGraph(np.array(sw, np.int64))
+        gs.add_blocks(sh, sp)
+        gs.add_votes(sv, se, sh[st_])
+        gs.head()
+
+    ms = best_ms(small)
+    rows.append(("reference (tests/blockgraph_reference.py): 4K votes / 300 blocks", ref_ms,
+                 f"engine {ms:.2f} ms = {ref_ms / ms:.0f}x faster"))
+
+    if not args.no_compile:
+        rows.append(("cold Numba compile (fresh cache, tiny graph)",
+                     cold_compile_seconds() * 1e3, "one-off per machine; cached afterwards"))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'case':<{width}}  {'ms':>10}  ratio / note")
+    for name, ms, note in rows:
+        print(f"{name:<{width}}  {ms:>10.3f}  {note}")
+    print(f"(machine: {os.cpu_count()} CPUs, numpy {np.__version__}, "
+          f"sha {hashlib.sha256(sort_in[:10].tobytes()).hexdigest()[:8]})")
+
+
+if __name__ == "__main__":
+    main()
