@@ -58,8 +58,12 @@ from kernels.blockgraph_blocks import (
     ZERO_HASH,
     resolve_blocks,
 )
-from kernels.blockgraph_finality import ghost_head, walk_epochs, walk_init
-from kernels.blockgraph_index import table_build_unique, table_lookup_many
+from kernels.blockgraph_finality import ghost_head, walk_epochs, walk_init, weights_total_fits
+from kernels.blockgraph_index import (
+    table_build_unique,
+    table_lookup_many,
+    table_lookup_many_parallel,
+)
 from kernels.blockgraph_votes import (
     VOTE_BAD_EPOCH,
     VOTE_UNKNOWN_VALIDATOR,
@@ -198,15 +202,14 @@ class BlockGraph:
         w = np.asarray(weights)
         if w.ndim != 1 or w.dtype.kind not in "iu":
             raise ValueError("weights must be a 1-D integer array")
-        if w.size and int(w.min()) < 0:
+        if w.dtype.kind == "i" and w.size and int(w.min()) < 0:
             raise ValueError("validator weights must be >= 0")
-        wu = w.astype(np.uint64)
-        total = (int((wu >> np.uint64(32)).sum()) << 32) + int((wu & np.uint64(0xFFFFFFFF)).sum())
-        if total >= 2**64:  # exact: each half-sum of <= 2^32 terms of < 2^32 fits in uint64
+        wu = w.astype(np.uint64)  # a copy: the state owns it
+        if not weights_total_fits(wu):
             raise ValueError("total validator weight must be < 2^64")
         if not (5000 < int(bps) <= 10000):
             raise ValueError("bps must satisfy 5000 < bps <= 10000")
-        self._weights = w.astype(np.uint64)
+        self._weights = wu
         self._bps = int(bps)
         self._genesis = None if genesis is None else bytes(genesis)
         if self._genesis is not None and len(self._genesis) != 32:
@@ -315,13 +318,11 @@ class BlockGraph:
         classify = classify_votes_parallel if cols[0].shape[0] >= _PARALLEL_ROWS else classify_votes
         status, target_node = classify(cols[0], cols[1], cols[2], self._weights.shape[0],
                                        self._node_table, self._node_keys)
-        last_epoch = self._walk[7][2]
-        valid_epochs = cols[1][status == 0]
-        if start and valid_epochs.size and int(valid_epochs.min()) <= last_epoch:
-            self._reset_walk()
+        order, buckets, vs, ts = epoch_order(cols[1], status, cols[0], target_node)
+        if start and order.shape[0] and cols[1][order[0]] <= self._walk[7][2]:
+            self._reset_walk()  # a vote at or before the last walked epoch: redo everything
             self._walk_new_votes()
             return
-        order, buckets, vs, ts = epoch_order(cols[1], status, cols[0], target_node)
         parent, height = self._tree
         st, kids, weight, delta, vstate, fin_at, chain, scalars = self._walk
         found = walk_epochs(parent, height, st, kids, self._weights, *cols, order, buckets, vs,
@@ -393,7 +394,7 @@ class BlockGraph:
         if self._scalar is None:
             self._scalar_index()
         index, height, chain, _, _ = self._scalar
-        i = index.get(block_hash)
+        i = index.get(block_hash if type(block_hash) is bytes else bytes(block_hash))
         return i is not None and chain[height[i]] == i
 
     def finalized_at(self, block_hash: bytes) -> int | None:
@@ -475,7 +476,8 @@ class BlockGraph:
         q = _keys(hashes_to_array(hashes))
         if self._node_keys.shape[0] == 0:
             return np.zeros(q.shape[0], bool)
-        idx = table_lookup_many(self._node_table, self._node_keys, q)
+        lookup = table_lookup_many_parallel if q.shape[0] >= _PARALLEL_ROWS else table_lookup_many
+        idx = lookup(self._node_table, self._node_keys, q)
         safe = np.maximum(idx, 0)
         return (idx >= 0) & (self._chain[self._height[safe]] == safe)
 

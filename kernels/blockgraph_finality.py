@@ -44,7 +44,7 @@ from kernels.blockgraph_blocks import children_csr
 from kernels.blockgraph_index import key_equal
 from kernels.blockgraph_votes import evidence_rows
 
-__all__ = ["quorum_threshold", "walk_init", "walk_epochs", "ghost_head"]
+__all__ = ["quorum_threshold", "weights_total_fits", "walk_init", "walk_epochs", "ghost_head"]
 
 _U64 = np.uint64
 _TEN_K = np.uint64(10000)
@@ -60,6 +60,18 @@ def quorum_threshold(total, bps):
     q = total // _TEN_K
     r = total % _TEN_K
     return q * b + (r * b + _CEIL) // _TEN_K
+
+
+@njit(cache=True, nogil=True)
+def weights_total_fits(weights):
+    """sum(weights) < 2^64, exactly: one uint64 pass that stops at the first wrap-around."""
+    total = _ZERO
+    for v in range(weights.shape[0]):
+        before = total
+        total += weights[v]
+        if total < before:  # wrapped past 2^64
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -17,7 +17,7 @@ cost: one mix chain + expected < 2 probes per insert or lookup; the table is an 
 Nothing here knows about blocks or votes; blockgraph_blocks/votes/finality build on it.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = [
     "key_less",
@@ -27,6 +27,7 @@ __all__ = [
     "table_build_unique",
     "table_lookup",
     "table_lookup_many",
+    "table_lookup_many_parallel",
     "argsort_keys",
 ]
 
@@ -142,6 +143,16 @@ def table_lookup_many(table, ref_keys, q):
     n = q.shape[0]
     out = np.empty(n, np.int64)
     for i in range(n):
+        out[i] = table_lookup(table, ref_keys, q, i)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def table_lookup_many_parallel(table, ref_keys, q):
+    """table_lookup_many with the probes split across threads (for >= ~10^5 queries)."""
+    n = q.shape[0]
+    out = np.empty(n, np.int64)
+    for i in prange(n):
         out[i] = table_lookup(table, ref_keys, q, i)
     return out
 

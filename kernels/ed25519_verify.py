@@ -105,7 +105,7 @@ def prepare_rows(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_ok,
         sc_store(k_scalars, i, sc_reduce_bytes64(digest))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _row_equation_is_zero(R, A, S, k, naf_s, naf_k, a_table):
     """[8]([S]B - [k]A - R) == 0, by a joint sliding-window double-scalar multiplication.
 

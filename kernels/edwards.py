@@ -28,25 +28,25 @@ __all__ = [
 ]
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_identity():
     return (fe_zero(), fe_one(), fe_one(), fe_zero())
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _completed_to_extended(c):
     X, Y, Z, T = c
     return (fe_mul(X, T), fe_mul(Y, Z), fe_mul(Z, T), fe_mul(X, Y))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _completed_to_projective(c):
     """Drop T: a doubling that feeds another doubling needs only (X, Y, Z) -- 3M not 4M."""
     X, Y, Z, T = c
     return (fe_mul(X, T), fe_mul(Y, Z), fe_mul(Z, T))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _dbl_completed(X, Y, Z):
     """2P from projective (X, Y, Z): 4S, into completed form."""
     XX = fe_sq(X)
@@ -61,12 +61,12 @@ def _dbl_completed(X, Y, Z):
     return (cX, cY, cZ, cT)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_dbl(P):
     return _completed_to_extended(_dbl_completed(P[0], P[1], P[2]))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_dbl_n(P, n):
     """[2^n]P for n >= 1, with the intermediate doublings in projective form."""
     X, Y, Z = P[0], P[1], P[2]
@@ -75,13 +75,13 @@ def ge_dbl_n(P, n):
     return _completed_to_extended(_dbl_completed(X, Y, Z))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_to_cached(P):
     X, Y, Z, T = P
     return (fe_add(Y, X), fe_sub(Y, X), Z, fe_mul(T, FE_D2))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_add_cached(P, Q):
     X, Y, Z, T = P
     A = fe_mul(fe_add(Y, X), Q[0])
@@ -92,7 +92,7 @@ def ge_add_cached(P, Q):
     return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_add(D2, C), fe_sub(D2, C)))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_sub_cached(P, Q):
     X, Y, Z, T = P
     A = fe_mul(fe_add(Y, X), Q[1])
@@ -103,7 +103,7 @@ def ge_sub_cached(P, Q):
     return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_sub(D2, C), fe_add(D2, C)))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_madd(P, N):
     """P + N for N in affine Niels form (7M)."""
     X, Y, Z, T = P
@@ -114,7 +114,7 @@ def ge_madd(P, N):
     return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_add(Z2, C), fe_sub(Z2, C)))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_msub(P, N):
     X, Y, Z, T = P
     A = fe_mul(fe_add(Y, X), N[1])
@@ -124,33 +124,33 @@ def ge_msub(P, N):
     return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_sub(Z2, C), fe_add(Z2, C)))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_add(P, Q):
     return ge_add_cached(P, ge_to_cached(Q))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_sub(P, Q):
     return ge_sub_cached(P, ge_to_cached(Q))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_neg(P):
     return (fe_neg(P[0]), P[1], P[2], fe_neg(P[3]))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def niels_neg(N):
     """-(x, y) in affine Niels form: swap y+x / y-x and negate 2dxy."""
     return (N[1], N[0], fe_neg(N[2]))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_mul_by_cofactor(P):
     return ge_dbl_n(P, 3)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_is_identity(P):
     return fe_is_zero(P[0]) and fe_eq(P[1], P[2])
 
@@ -183,7 +183,7 @@ def ge_decompress_zip215(b):
     return True, (x, y, fe_one(), fe_mul(x, y))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_to_affine_niels(P):
     """Affine Niels form of P (one inversion unless Z is already 1)."""
     zinv = fe_invert(P[2])
@@ -202,34 +202,34 @@ def ge_tobytes(P, out):
         out[31] |= np.uint8(0x80)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _fe_at(arr, i, j):
     return (arr[i, j, 0], arr[i, j, 1], arr[i, j, 2], arr[i, j, 3], arr[i, j, 4])
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _fe_put(arr, i, j, f):
     for k in range(5):
         arr[i, j, k] = f[k]
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_load(arr, i):
     return (_fe_at(arr, i, 0), _fe_at(arr, i, 1), _fe_at(arr, i, 2), _fe_at(arr, i, 3))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def ge_store(arr, i, P):
     for j in range(4):
         _fe_put(arr, i, j, P[j])
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def niels_load(arr, i):
     return (_fe_at(arr, i, 0), _fe_at(arr, i, 1), _fe_at(arr, i, 2))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def niels_store(arr, i, N):
     for j in range(3):
         _fe_put(arr, i, j, N[j])

@@ -56,17 +56,17 @@ def fe_from_int_limbs(v):
     return _limbs(v % _P)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_zero():
     return (ZERO, ZERO, ZERO, ZERO, ZERO)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_one():
     return (ONE, ZERO, ZERO, ZERO, ZERO)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_carry(f):
     """Carry a loosely reduced element (limbs < 2^63) to limbs < 2^52."""
     f0, f1, f2, f3, f4 = f
@@ -85,23 +85,23 @@ def fe_carry(f):
     return (f0, f1, f2, f3, f4)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_add(f, g):
     return (f[0] + g[0], f[1] + g[1], f[2] + g[2], f[3] + g[3], f[4] + g[4])
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_sub(f, g):
     return fe_carry((f[0] + P8_0 - g[0], f[1] + P8_i - g[1], f[2] + P8_i - g[2],
                      f[3] + P8_i - g[3], f[4] + P8_i - g[4]))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_neg(f):
     return fe_sub(fe_zero(), f)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _reduce_wide(r0, r1, r2, r3, r4):
     """Five 128-bit column sums -> an element with limbs < 2^52."""
     c = (r0[0] >> S51) | (r0[1] << S13)
@@ -130,7 +130,7 @@ def _reduce_wide(r0, r1, r2, r3, r4):
     return (h0, h1, h2, h3, h4)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_mul(f, g):
     """f*g mod p (schoolbook, the 2^255 wrap folded in as *19)."""
     f0, f1, f2, f3, f4 = f
@@ -147,7 +147,7 @@ def fe_mul(f, g):
     return _reduce_wide(r0, r1, r2, r3, r4)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_sq(f):
     """f^2 mod p: 15 products instead of 25 (cross terms doubled)."""
     f0, f1, f2, f3, f4 = f
@@ -166,14 +166,14 @@ def fe_sq(f):
     return _reduce_wide(r0, r1, r2, r3, r4)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_sq_n(f, n):
     for _ in range(n):
         f = fe_sq(f)
     return f
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_mul_small(f, k):
     """f*k for a small constant k < 2^13."""
     r0 = mul64(f[0], k)
@@ -184,7 +184,7 @@ def fe_mul_small(f, k):
     return _reduce_wide(r0, r1, r2, r3, r4)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_canonical(f):
     """The unique representative < p (limbs < 2^51)."""
     h = fe_carry(fe_carry(f))
@@ -207,7 +207,7 @@ def fe_canonical(f):
     return (h0, h1, h2, h3, h4)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_tobytes(f, out):
     """Canonical 32-byte little-endian encoding of f into out[0:32]."""
     h = fe_canonical(f)
@@ -223,7 +223,7 @@ def fe_tobytes(f, out):
         out[24 + i] = np.uint8((w3 >> sh) & np.uint64(0xFF))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _load64(b, off):
     w = np.uint64(0)
     for i in range(8):
@@ -231,7 +231,7 @@ def _load64(b, off):
     return w
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_frombytes_zip215(b):
     """Low 255 bits of b[0:32] as an element; y >= p is accepted (ZIP-215), not reduced."""
     w0 = _load64(b, 0)
@@ -245,24 +245,24 @@ def fe_frombytes_zip215(b):
             w3 >> np.uint64(12))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_is_zero(f):
     h = fe_canonical(f)
     return (h[0] | h[1] | h[2] | h[3] | h[4]) == ZERO
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_eq(f, g):
     return fe_is_zero(fe_sub(f, g))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_is_negative(f):
     """The sign of f: the low bit of its canonical encoding."""
     return (fe_canonical(f)[0] & ONE) == ONE
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _pow_2_250_minus_1(z):
     """z^(2^250 - 1) and z^11 (the shared prefix of the ref10 addition chains)."""
     z2 = fe_sq(z)
@@ -293,13 +293,13 @@ def fe_pow22523(z):
     return fe_mul(fe_sq_n(z_250_0, 2), z)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_load(arr, i):
     """Element stored in arr[i, 0:5] (any leading index shape flattened by the caller)."""
     return (arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3], arr[i, 4])
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def fe_store(arr, i, f):
     arr[i, 0] = f[0]
     arr[i, 1] = f[1]

@@ -37,14 +37,14 @@ def mul64(typingctx, a, b):
     return sig, codegen
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def add128(acc, lo):
     """acc + lo for a 128-bit (lo, hi) accumulator and a uint64 addend."""
     s = acc[0] + lo
     return (s, acc[1] + (_ONE if s < lo else _ZERO))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def mac(acc, a, b):
     """acc + a*b for a 128-bit (lo, hi) accumulator (caller keeps the sum below 2^128)."""
     lo, hi = mul64(a, b)
@@ -52,7 +52,7 @@ def mac(acc, a, b):
     return (s, acc[1] + hi + (_ONE if s < lo else _ZERO))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def shr128(acc, n):
     """Low 64 bits of a 128-bit (lo, hi) value shifted right by 0 < n < 64."""
     return (acc[0] >> _U64(n)) | (acc[1] << _U64(64 - n))

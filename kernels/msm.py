@@ -52,7 +52,7 @@ def to_affine_niels_rows(points, out):
             out[i, 2, k] = t2d[k]
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _cached_at(tables, i, j):
     return ((tables[i, j, 0, 0], tables[i, j, 0, 1], tables[i, j, 0, 2], tables[i, j, 0, 3],
              tables[i, j, 0, 4]),
@@ -64,14 +64,14 @@ def _cached_at(tables, i, j):
              tables[i, j, 3, 4]))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _put_cached(tables, i, j, C):
     for a in range(4):
         for k in range(5):
             tables[i, j, a, k] = C[a][k]
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _straus_tables(points, tables, offset):
     """tables[offset + i, j] = (2j+1) * points[i] in cached form."""
     for i in range(points.shape[0]):
@@ -135,7 +135,7 @@ def pippenger_window(n_short, n_long):
     return best_c
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _bucket_add(buckets, d, niels, i):
     if d > 0:
         b = d - 1

@@ -45,7 +45,7 @@ def sc_to_int(limbs):
     return sum(int(limbs[i]) << (64 * i) for i in range(len(limbs)))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _load64(b, off):
     v = np.uint64(0)
     for i in range(8):
@@ -53,19 +53,19 @@ def _load64(b, off):
     return v
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def sc_load(b, off):
     """32 little-endian bytes b[off:off+32] -> 4 limbs."""
     return (_load64(b, off), _load64(b, off + 8), _load64(b, off + 16), _load64(b, off + 24))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def sc_store(arr, i, s):
     for j in range(4):
         arr[i, j] = s[j]
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def sc_is_canonical(s):
     """s < L, comparing limbs from the top."""
     for j in range(3, -1, -1):
@@ -76,7 +76,7 @@ def sc_is_canonical(s):
     return False
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _mul_into(a, na, b, nb, out):
     """out[0:na+nb] = a[0:na] * b[0:nb] (schoolbook; out must start zeroed)."""
     for i in range(na):
@@ -131,7 +131,7 @@ def sc_reduce_bytes64(h):
     return sc_reduce_wide(x)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def sc_acc_mul(acc, a, b):
     """acc[0:8] += a * b for a 4-limb scalar a and a 2-limb (128-bit) b.
 
@@ -156,7 +156,7 @@ def sc_acc_mul(acc, a, b):
             k += 1
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def sc_neg(s):
     """(L - s) mod L for a canonical s."""
     if (s[0] | s[1] | s[2] | s[3]) == _ZERO:
@@ -168,13 +168,13 @@ def sc_neg(s):
     return (d0, d1, d2, d3)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _sub_borrow(a, b, borrow):
     """(a - b - borrow mod 2^64, borrow out)."""
     return a - b - borrow, (_ONE if (a < b) or (a - b < borrow) else _ZERO)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def _window(s, pos, c):
     """Bits [pos, pos + c) of the 256-bit scalar s (c <= 32)."""
     limb = pos >> 6
@@ -185,7 +185,7 @@ def _window(s, pos, c):
     return np.int64(v & np.uint64((1 << c) - 1))
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True, nogil=True)
 def sc_signed_digits(s, c, n_windows, out, row):
     """Radix-2^c signed digits of s (< 2^253) into out[row, 0:n_windows].
 
