@@ -17,6 +17,7 @@ from numba import njit
 from kernels.field25519 import (
     FE_D, FE_D2, FE_SQRTM1, fe_add, fe_carry, fe_eq, fe_frombytes_zip215, fe_invert,
     fe_is_negative, fe_is_zero, fe_mul, fe_neg, fe_one, fe_pow22523, fe_sq, fe_sub,
+    fe_sub_loose,
     fe_tobytes, fe_zero,
 )
 
@@ -48,16 +49,16 @@ def _completed_to_projective(c):
 
 @njit(cache=True, nogil=True)
 def _dbl_completed(X, Y, Z):
-    """2P from projective (X, Y, Z): 4S, into completed form."""
+    """2P from projective (X, Y, Z): 4S, into completed form (limbs < 2^54)."""
     XX = fe_sq(X)
     YY = fe_sq(Y)
     ZZ = fe_sq(Z)
     ZZ2 = fe_add(ZZ, ZZ)
     XpY2 = fe_sq(fe_add(X, Y))
-    cY = fe_carry(fe_add(YY, XX))
+    cY = fe_add(YY, XX)
     cZ = fe_sub(YY, XX)
-    cX = fe_sub(XpY2, cY)
-    cT = fe_sub(ZZ2, cZ)
+    cX = fe_sub_loose(XpY2, cY)
+    cT = fe_sub_loose(ZZ2, cZ)
     return (cX, cY, cZ, cT)
 
 
@@ -78,29 +79,29 @@ def ge_dbl_n(P, n):
 @njit(cache=True, nogil=True)
 def ge_to_cached(P):
     X, Y, Z, T = P
-    return (fe_add(Y, X), fe_sub(Y, X), Z, fe_mul(T, FE_D2))
+    return (fe_add(Y, X), fe_sub_loose(Y, X), Z, fe_mul(T, FE_D2))
 
 
 @njit(cache=True, nogil=True)
 def ge_add_cached(P, Q):
     X, Y, Z, T = P
     A = fe_mul(fe_add(Y, X), Q[0])
-    B = fe_mul(fe_sub(Y, X), Q[1])
+    B = fe_mul(fe_sub_loose(Y, X), Q[1])
     C = fe_mul(T, Q[3])
     D = fe_mul(Z, Q[2])
     D2 = fe_add(D, D)
-    return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_add(D2, C), fe_sub(D2, C)))
+    return _completed_to_extended((fe_sub_loose(A, B), fe_add(A, B), fe_add(D2, C), fe_sub_loose(D2, C)))
 
 
 @njit(cache=True, nogil=True)
 def ge_sub_cached(P, Q):
     X, Y, Z, T = P
     A = fe_mul(fe_add(Y, X), Q[1])
-    B = fe_mul(fe_sub(Y, X), Q[0])
+    B = fe_mul(fe_sub_loose(Y, X), Q[0])
     C = fe_mul(T, Q[3])
     D = fe_mul(Z, Q[2])
     D2 = fe_add(D, D)
-    return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_sub(D2, C), fe_add(D2, C)))
+    return _completed_to_extended((fe_sub_loose(A, B), fe_add(A, B), fe_sub_loose(D2, C), fe_add(D2, C)))
 
 
 @njit(cache=True, nogil=True)
@@ -108,20 +109,20 @@ def ge_madd(P, N):
     """P + N for N in affine Niels form (7M)."""
     X, Y, Z, T = P
     A = fe_mul(fe_add(Y, X), N[0])
-    B = fe_mul(fe_sub(Y, X), N[1])
+    B = fe_mul(fe_sub_loose(Y, X), N[1])
     C = fe_mul(T, N[2])
     Z2 = fe_add(Z, Z)
-    return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_add(Z2, C), fe_sub(Z2, C)))
+    return _completed_to_extended((fe_sub_loose(A, B), fe_add(A, B), fe_add(Z2, C), fe_sub_loose(Z2, C)))
 
 
 @njit(cache=True, nogil=True)
 def ge_msub(P, N):
     X, Y, Z, T = P
     A = fe_mul(fe_add(Y, X), N[1])
-    B = fe_mul(fe_sub(Y, X), N[0])
+    B = fe_mul(fe_sub_loose(Y, X), N[0])
     C = fe_mul(T, N[2])
     Z2 = fe_add(Z, Z)
-    return _completed_to_extended((fe_sub(A, B), fe_add(A, B), fe_sub(Z2, C), fe_add(Z2, C)))
+    return _completed_to_extended((fe_sub_loose(A, B), fe_add(A, B), fe_sub_loose(Z2, C), fe_add(Z2, C)))
 
 
 @njit(cache=True, nogil=True)

@@ -4,13 +4,18 @@ An element is a 5-tuple of uint64 limbs (f0 + f1*2^51 + ... + f4*2^204). Tuples,
 arrays: Numba keeps them in registers, so a point operation allocates nothing.
 Arrays of elements are stored as uint64[..., 5].
 
-Limb bounds (checked at the edges in tests/test_field25519.py):
-- `fe_mul`, `fe_sq` accept limbs < 2^54 and return limbs < 2^52 (the 19*g products stay
-  below 2^59 and five 2^113 products below 2^116, so 128-bit accumulators never wrap).
-- `fe_add` of two reduced (< 2^52) elements gives < 2^53: fine as a multiplication input,
-  but reduce it (`fe_carry`) before adding again.
+Limb bounds (checked at the edges in tests/test_field25519.py). "Reduced" means limbs
+< 2^51 + 2^13, which is what `fe_mul`, `fe_sq` and `fe_carry` return.
+- `fe_mul`, `fe_sq` accept limbs < 2^54 (the 19*g products stay below 2^59, five 2^113
+  products below 2^115, and column 4, which has no *19 terms, below 2^110.4, so the final
+  carry times 19 still fits in 64 bits).
+- `fe_add` of two reduced elements gives < 2^52.01: a valid input of anything.
 - `fe_sub` adds 8p before subtracting, so it accepts a subtrahend with limbs < 2^54 - 152,
-  and carries to < 2^52.
+  and carries: the result is reduced.
+- `fe_sub_loose` adds 4p and does not carry: the subtrahend must have limbs < 2^53 - 76
+  (e.g. reduced, or a sum of two reduced), and the result is < minuend + 2^53, so a
+  reduced or summed minuend gives a valid multiplication input. Point formulas use it to
+  skip carries whose result only feeds a multiplication.
 Values are only canonical (< p) after `fe_canonical` / `fe_tobytes`.
 
 The 64x64 -> 128 products go through `kernels.int128.mul64` only.
@@ -21,7 +26,7 @@ from numba import njit
 from kernels.int128 import mac, mul64
 
 __all__ = [
-    "fe_zero", "fe_one", "fe_add", "fe_sub", "fe_neg", "fe_carry", "fe_mul", "fe_sq",
+    "fe_zero", "fe_one", "fe_add", "fe_sub", "fe_sub_loose", "fe_neg", "fe_carry", "fe_mul", "fe_sq",
     "fe_sq_n", "fe_mul_small", "fe_canonical", "fe_tobytes", "fe_frombytes_zip215",
     "fe_is_zero", "fe_is_negative", "fe_eq", "fe_invert", "fe_pow22523", "fe_load",
     "fe_store", "fe_from_int_limbs", "FE_D", "FE_D2", "FE_SQRTM1",
@@ -35,7 +40,9 @@ N19 = np.uint64(19)
 ZERO = np.uint64(0)
 ONE = np.uint64(1)
 
-# 8p in radix 2^51: added before a subtraction so limbs never go negative.
+# 4p and 8p in radix 2^51: added before a subtraction so limbs never go negative.
+P4_0 = np.uint64(4 * ((1 << 51) - 19))
+P4_i = np.uint64(4 * ((1 << 51) - 1))
 P8_0 = np.uint64(8 * ((1 << 51) - 19))
 P8_i = np.uint64(8 * ((1 << 51) - 1))
 
@@ -94,6 +101,13 @@ def fe_add(f, g):
 def fe_sub(f, g):
     return fe_carry((f[0] + P8_0 - g[0], f[1] + P8_i - g[1], f[2] + P8_i - g[2],
                      f[3] + P8_i - g[3], f[4] + P8_i - g[4]))
+
+
+@njit(cache=True, nogil=True)
+def fe_sub_loose(f, g):
+    """f - g without the carry (see the bounds in the module docstring)."""
+    return (f[0] + P4_0 - g[0], f[1] + P4_i - g[1], f[2] + P4_i - g[2],
+            f[3] + P4_i - g[3], f[4] + P4_i - g[4])
 
 
 @njit(cache=True, nogil=True)
