@@ -3,7 +3,7 @@
 Example::
 
     from engine import verify_many
-    ok = verify_many(bodies, signatures, public_keys, backend="libsodium")
+    ok = verify_many(bodies, signatures, public_keys)   # Numba ZIP-215 batch verifier
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from engine.attestation import (
     decode_bodies,
     encode_bodies,
 )
+from engine.blockgraph import BlockGraph, Equivocation, GraphReason, SafetyFault
 from engine.dataset import generate_dataset, keygen
 from engine.errors import CodecError, InputError, KeyAdmissionError, KeyReason, Reason
 from engine.keys import check_admissible, sign_many
@@ -26,6 +27,10 @@ __version__ = "0.1.0"
 __all__ = [
     "BODY_SIZE",
     "AttestationBody",
+    "BlockGraph",
+    "Equivocation",
+    "GraphReason",
+    "SafetyFault",
     "CodecError",
     "InputError",
     "KeyAdmissionError",

@@ -21,6 +21,7 @@ import polars as pl
 
 from engine.attestation import BODY_SIZE, binary_to_array
 from engine.dataset import generate_dataset, keygen, read_attestations, write_parquet_atomic
+from engine import job, poi_weights
 from engine.errors import BizraError
 from engine.verify import BACKENDS, resolve_backend, resolve_threads, verify_many
 
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--blocks", required=True, type=_positive)
     g.add_argument("--attestations", required=True, type=_non_negative)
     g.add_argument("--seed", required=True, type=_non_negative)
-    for flag, default in [("bad-signature", 0.02), ("equivocation", 0.005), ("fork", 0.05),
+    for flag, default in [("bad-signature", 0.02), ("equivocation", 0.0005), ("fork", 0.05),
                           ("orphan", 0.003), ("key-mismatch", 0.003), ("unknown-validator", 0.001),
                           ("duplicate", 0.002), ("malformed", 0.0)]:
         g.add_argument(f"--{flag}-rate", type=_rate, default=default, metavar="F", help=f"fraction (default {default})")
@@ -126,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="generate a demo dataset and process it, printing a summary",
                        description=textwrap.fill(
-                       "Generate 200K attestations / 1K validators / 5K blocks into --out, "
-                       "then verify them and print a summary with the throughput.", 88),
+                       "Generate 200K attestations / 1K validators / 5K blocks into --out/data, "
+                       "then run the batch job (bizra run) on them into --out and print a summary: "
+                       "head, finalized height, rows per reason, throughput.", 88),
                        epilog=ENV_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--out", type=Path, default=Path("demo-out"), help="output directory (default ./demo-out)")
     d.add_argument("--attestations", type=_non_negative, default=200_000)
@@ -136,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=_non_negative, default=1)
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_verify_options(d)
+    poi_weights.add_cli(sub)
+    job.add_cli(sub)
     return parser
 
 
@@ -215,14 +219,18 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def run_demo_job(data_dir: Path, out_dir: Path, args: argparse.Namespace) -> list[str]:
-    """The processing step of ``bizra demo``; the batch-job issue replaces this with ``bizra run``."""
-    s = verify_file(data_dir / "attestations.parquet", out_dir / "verified.parquet",
-                    threads=args.threads, backend=args.backend)
+    """The processing step of ``bizra demo``: the full batch job (``bizra run``)."""
+    r = job.run_job(data_dir, out_dir, threads=args.threads, backend=args.backend,
+                    quiet=True if args.quiet else None)
+    counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items() if v)
+    verify = r.report["verify"]
     return [
-        f"verified {s['rows']:,} attestations: {s['valid']:,} valid signatures, {s['rows'] - s['valid']:,} invalid",
-        f"verify throughput: {s['rows_per_s']:,.0f} signatures/s "
-        f"({_backend_name(args.backend)}, {s['threads']} threads)",
-        f"results: {out_dir / 'verified.parquet'}",
+        f"head {r.head}",
+        f"finalized height {r.finalized_height} (tip {r.finalized_tip})",
+        f"{r.rows:,} attestations: {counts}",
+        f"job {r.rows_per_s:,.0f} rows/s; signatures {verify['rows_per_s']:,.0f}/s "
+        f"({_backend_name(args.backend)})",
+        f"outputs: {out_dir}/attestations.parquet, blocks.parquet, equivocations.parquet, report.json",
     ]
 
 
@@ -243,7 +251,8 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-_COMMANDS = {"generate": _cmd_generate, "keygen": _cmd_keygen, "verify": _cmd_verify, "demo": _cmd_demo}
+_COMMANDS = {"generate": _cmd_generate, "keygen": _cmd_keygen, "verify": _cmd_verify, "demo": _cmd_demo,
+             "weights": poi_weights.run_cli, "run": job.cmd_run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -269,7 +269,7 @@ def generate_dataset(
     attestations: int,
     seed: int,
     bad_signature_rate: float = 0.02,
-    equivocation_rate: float = 0.005,
+    equivocation_rate: float = 0.0005,
     fork_rate: float = 0.05,
     orphan_rate: float = 0.003,
     key_mismatch_rate: float = 0.003,

@@ -24,6 +24,7 @@ from kernels.edwards import (
     ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_neg, ge_store, ge_sub, ge_sub_cached,
     ge_to_cached, niels_load,
 )
+from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build
 from kernels.msm import msm_pippenger, msm_straus, pippenger_window
 from kernels.scalar25519 import (
     sc_acc_mul, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
@@ -32,8 +33,9 @@ from kernels.scalar25519 import (
 from kernels.sha512 import sha512_ram_row
 
 __all__ = [
-    "decompress_rows", "prepare_rows", "verify_rows_single", "batch_verify_rows",
+    "decompress_rows", "build_combs", "prepare_rows", "verify_rows_single", "batch_verify_rows",
     "batch_equation_holds", "verify_chunk", "B_POINT", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
+    "SINGLE_MODE_SHARE", "PROBE_ROWS",
 ]
 
 # Batches of up to this many MSM terms use Straus, larger ones Pippenger (by measurement:
@@ -41,6 +43,11 @@ __all__ = [
 STRAUS_MAX_TERMS = 96
 # Bisection stops at ranges this small and checks each row on its own.
 SINGLE_CHECK_ROWS = 4
+# Above this share of invalid rows, single checks (with comb tables) are cheaper than
+# locating the bad rows by bisection; probes of PROBE_ROWS rows re-measure the share.
+# (scripts/bench_verify.py --bad-share measures both sides of it.)
+SINGLE_MODE_SHARE = 0.003
+PROBE_ROWS = 1024
 
 
 def _base_point_row():
@@ -73,6 +80,13 @@ def decompress_rows(encodings, points, ok):
             ge_store(points, i, P)
         else:
             ge_store(points, i, ge_identity())
+
+
+@njit(cache=True, nogil=True)
+def build_combs(points, combs):
+    """combs[i] = the fixed-base comb table of points[i] (extended, Z = 1)."""
+    for i in range(points.shape[0]):
+        comb_table_build(ge_load(points, i), combs[i])
 
 
 @njit(cache=True, nogil=True)
@@ -140,11 +154,17 @@ def _row_equation_is_zero(R, A, S, k, naf_s, naf_k, a_table):
 
 
 @njit(cache=True, nogil=True)
-def verify_rows_single(rows, row_ok, key_index, key_points, r_points, k_scalars, s_scalars,
-                       out):
-    """out[i] = the single ZIP-215 verdict for each i in rows (prepared rows only)."""
+def verify_rows_single(rows, row_ok, key_index, key_points, key_comb, combs, r_points,
+                       k_scalars, s_scalars, out):
+    """out[i] = the single ZIP-215 verdict for each i in rows (prepared rows only).
+
+    A key with a comb table (key_comb[key] >= 0, an index into combs) is checked as
+    [8]([S]B - [k]A - R) with two fixed-base combs (128 madds, no doubling chain);
+    otherwise by the joint sliding window.
+    """
     naf_s = np.empty(256, dtype=np.int8)
     naf_k = np.empty(256, dtype=np.int8)
+    digits = np.empty(64, dtype=np.int8)
     a_table = np.empty((8, 4, 5), dtype=np.uint64)
     for t in range(rows.shape[0]):
         i = rows[t]
@@ -153,8 +173,14 @@ def verify_rows_single(rows, row_ok, key_index, key_points, r_points, k_scalars,
             continue
         S = (s_scalars[i, 0], s_scalars[i, 1], s_scalars[i, 2], s_scalars[i, 3])
         k = (k_scalars[i, 0], k_scalars[i, 1], k_scalars[i, 2], k_scalars[i, 3])
-        out[i] = _row_equation_is_zero(ge_load(r_points, i), ge_load(key_points, key_index[i]),
-                                       S, k, naf_s, naf_k, a_table)
+        key = key_index[i]
+        R = ge_load(r_points, i)
+        if key_comb[key] >= 0:
+            Q = ge_sub(comb_mul(BASE_COMB, S, digits), comb_mul(combs[key_comb[key]], k, digits))
+            out[i] = ge_is_identity(ge_mul_by_cofactor(ge_sub(Q, R)))
+        else:
+            out[i] = _row_equation_is_zero(R, ge_load(key_points, key), S, k, naf_s, naf_k,
+                                           a_table)
 
 
 @njit(cache=True, nogil=True)
@@ -218,8 +244,8 @@ def batch_equation_holds(rows, z, key_index, key_points, r_points, k_scalars, s_
 
 
 @njit(cache=True, nogil=True)
-def batch_verify_rows(rows, z, row_ok, key_index, key_points, r_points, k_scalars,
-                      s_scalars, out):
+def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_comb, combs, r_points,
+                      k_scalars, s_scalars, out):
     """out[i] for each i in rows: batch check, then bisection to pin down invalid rows.
 
     rows must hold only rows with row_ok True (prepared). Returns the number of MSMs run.
@@ -251,8 +277,8 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, r_points, k_scalar
                 out[rows[t]] = True
             continue
         if hi - lo <= SINGLE_CHECK_ROWS:
-            verify_rows_single(rows[lo:hi], row_ok, key_index, key_points, r_points,
-                               k_scalars, s_scalars, out)
+            verify_rows_single(rows[lo:hi], row_ok, key_index, key_points, key_comb, combs,
+                               r_points, k_scalars, s_scalars, out)
             continue
         mid = (lo + hi) // 2
         left = batch_equation_sum(rows[lo:mid], z, key_index, key_points, r_points, k_scalars,
@@ -269,13 +295,18 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, r_points, k_scalar
 
 
 @njit(cache=True, nogil=True)
-def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points, key_ok, z,
-                 use_batch, max_batch, out):
+def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points, key_ok,
+                 key_comb, combs, z, use_batch, max_batch, out):
     """Verdicts for a chunk of rows into out; the whole pipeline for one thread.
 
-    row_ok (in/out): False for rows already known malformed. Rows are batched in order,
-    max_batch rows per batch equation; use_batch False checks every row singly.
-    Returns the number of MSMs run (0 when use_batch is False).
+    row_ok (in/out): False for rows already known malformed. With use_batch False every
+    row is checked singly. With use_batch True rows go through the batch equation in
+    batches of max_batch rows, adaptively: locating k bad rows in a failed batch costs
+    about (log2(k) + 1) / 2 extra half-batch MSMs, which beats single checks only while
+    bad rows are rare. So after any batch (or probe) whose share of invalid rows exceeds
+    SINGLE_MODE_SHARE, the next PROBE_ROWS rows are checked singly, and batching resumes
+    as soon as a probe comes back under it. The first batch is a probe, too.
+    Returns the number of MSMs run.
     """
     n = sigs.shape[0]
     r_points = np.empty((n, 4, 5), dtype=np.uint64)
@@ -286,12 +317,26 @@ def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points
     out[:] = False
     good = np.flatnonzero(row_ok)
     if not use_batch or good.shape[0] < 2:
-        verify_rows_single(good, row_ok, key_index, key_points, r_points, k_scalars,
-                           s_scalars, out)
+        verify_rows_single(good, row_ok, key_index, key_points, key_comb, combs, r_points,
+                           k_scalars, s_scalars, out)
         return 0
     n_msm = 0
-    for start in range(0, good.shape[0], max_batch):
-        rows = good[start:start + max_batch]
-        n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, r_points,
-                                   k_scalars, s_scalars, out)
+    single_mode = False
+    size = min(PROBE_ROWS, max_batch)
+    start = 0
+    while start < good.shape[0]:
+        rows = good[start:start + size]
+        if single_mode:
+            verify_rows_single(rows, row_ok, key_index, key_points, key_comb, combs, r_points,
+                               k_scalars, s_scalars, out)
+        else:
+            n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, key_comb, combs,
+                                       r_points, k_scalars, s_scalars, out)
+        n_bad = 0
+        for t in range(rows.shape[0]):
+            if not out[rows[t]]:
+                n_bad += 1
+        single_mode = n_bad > SINGLE_MODE_SHARE * rows.shape[0]
+        size = PROBE_ROWS if single_mode else max_batch
+        start += rows.shape[0]
     return n_msm

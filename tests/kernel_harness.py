@@ -420,3 +420,31 @@ def int128_rows(a, b, c, n, out):
         out[i, 4] = s[0]
         out[i, 5] = s[1]
         out[i, 6] = shr128((a[i], b[i]), n[i])
+
+
+# ---- fixed-base comb (kernels/fixed_base.py, when present) -----------------------------------
+
+try:
+    from kernels.fixed_base import comb_digits, comb_mul, comb_table_build
+    HAS_COMB = True
+except ImportError:  # an older tree without fixed-base combs
+    HAS_COMB = False
+
+if HAS_COMB:
+
+    @njit(cache=True)
+    def comb_digits_rows(s, out):
+        for i in range(s.shape[0]):
+            comb_digits(_sc(s, i), out[i])
+
+    @njit(cache=True)
+    def comb_mul_rows(table, s, out):
+        """out[i] = [s[i]]P for the point P of the comb table."""
+        e = np.empty(64, dtype=np.int8)
+        for i in range(s.shape[0]):
+            _pt_put(out, i, comb_mul(table, _sc(s, i), e))
+
+    @njit(cache=True)
+    def comb_build_rows(points, tables):
+        for i in range(points.shape[0]):
+            comb_table_build(_pt(points, i), tables[i])

@@ -87,8 +87,11 @@ def test_demo_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path / "demo"), "--attestations", "500", "--validators", "8",
                  "--blocks", "20", "--backend", "libsodium", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "verify throughput" in text and "generated 500 attestations" in text
-    assert (tmp_path / "demo" / "verified.parquet").exists()
+    assert "generated 500 attestations" in text and "finalized height" in text
+    assert "500 attestations:" in text and "rows/s" in text
+    for name in ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json"):
+        assert (tmp_path / "demo" / name).exists(), name
+    assert pl.read_parquet(tmp_path / "demo" / "attestations.parquet").height == 500
 
 
 # ---- bad input ----------------------------------------------------------------------------------

@@ -1,0 +1,503 @@
+"""The ``bizra run`` batch job: a dataset in, verified rows, head, finality and evidence out.
+
+Pipeline (issue 5; every row of the input is accounted for in the output):
+
+  1. inputs: validators (keys admitted, DESIGN section 4) and blocks are read whole and checked
+     (exactly one genesis, no zero or reused hash, no cycle, heights consistent); the
+     attestations file is checked by one streaming pass over its size columns (schema, binary
+     widths, readable pages) before any signature is verified;
+  2. chunks of ``chunk_rows`` rows (``pl.scan_parquet(...).slice``): per-row checks, first
+     failing check wins: ``malformed`` > ``unknown_validator`` > ``key_mismatch`` >
+     ``bad_signature`` (verify_many over the chunk, all threads). Rows passing all four are
+     votes: (row, validator, epoch, target, id = SHA-256(body)) are kept;
+  3. after the last chunk, vote-level reasons, first match wins:
+     ``duplicate``     the same body (id) was an earlier vote row (DESIGN section 4: by body, never
+                       by signature; an earlier row with the same body that failed a row check
+                       does not make this one a duplicate);
+     ``equivocation``  the validator is excluded from epoch X (BlockGraph.exclusion_epochs) and
+                       the vote's epoch is >= X: both rows of the evidence pair and everything
+                       the validator signed later;
+     ``orphan_target`` the target is not an accepted block (never arrived, or waits for a parent);
+     ``superseded``    anything else that is not the validator's counted vote in the final view:
+                       an older epoch, a later row repeating the counted (epoch, target) with
+                       another body, or a vote of an equivocator before its exclusion epoch
+                       (counted in the views before X, not in the final one);
+     ``ok``            the one row per counted validator carrying its latest vote (the first row
+                       in input order among equal ones); ``counted`` is True exactly for these.
+  4. outputs under temp names in OUT, renamed into place only after the row count check:
+     attestations.parquet, blocks.parquet, equivocations.parquet, report.json.
+
+``signature_valid`` is a fact, not a reason: the signature verifies the body under the
+*registered* key of the validator index read at the version-1 offset (so a validly signed
+version-2 body is ``malformed`` with ``signature_valid`` True). It is False where widths are
+wrong, the index is unknown, or the key is not the registered one.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from engine.attestation import (ATTESTATION_SCHEMA, BINARY_WIDTHS, BODY_SIZE, FIELD_NAMES,
+                                attestation_ids, binary_column, binary_to_array, decode_bodies,
+                                fields_match_body)
+from engine.blockgraph import BlockGraph
+from engine.dataset import read_blocks, read_validators
+from engine.errors import BizraError, InputError, KeyAdmissionError, Reason
+from engine.progress import Progress
+from engine.verify import resolve_backend, resolve_threads, verify_many
+
+__all__ = ["JobInputError", "JobReport", "REASON_DTYPE", "add_cli", "cmd_run", "run_job"]
+
+REASONS: tuple[Reason, ...] = tuple(Reason)
+REASON_DTYPE = pl.Enum([r.value for r in REASONS])
+_CODE = {r: np.uint8(i) for i, r in enumerate(REASONS)}
+_VOTE = np.uint8(255)  # passed every row check; its reason is decided after the last chunk
+_REQUIRED = ("body", "signature", "public_key")
+_MAX_EPOCH = np.uint64(2**63 - 1)  # BlockGraph rejects larger epochs; such a row is malformed
+_MAX_VALIDATOR_INDEX = 1 << 24
+_ZERO32 = bytes(32)
+
+
+class JobInputError(InputError):
+    """An input of ``bizra run`` cannot be used; one line naming the file and the problem."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobReport:
+    """What run_job wrote; ``report`` is the content of OUT/report.json."""
+
+    out_dir: Path
+    rows: int
+    counts: dict[str, int]
+    head: str | None
+    finalized_tip: str | None
+    finalized_height: int
+    rows_per_s: float
+    report: dict
+
+
+# ---- inputs ------------------------------------------------------------------------------
+
+
+def _inputs(data_dir, validators, blocks, attestations) -> dict[str, Path]:
+    paths = {}
+    for name, given in (("validators", validators), ("blocks", blocks), ("attestations", attestations)):
+        if given is None and data_dir is None:
+            raise JobInputError(f"{name}: no path given (pass data_dir or {name}=PATH)")
+        paths[name] = Path(given) if given is not None else Path(data_dir) / f"{name}.parquet"
+    return paths
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):  # once per MiB, not per row
+            h.update(block)
+    return h.hexdigest()
+
+
+def _void(rows: np.ndarray) -> np.ndarray:
+    """(n, 32) uint8 -> (n,) V32, sortable and comparable as whole hashes (byte order)."""
+    return np.ascontiguousarray(rows, dtype=np.uint8).view("V32").reshape(-1)
+
+
+def _load_validators(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights by index, registered mask by index, registered key by index)."""
+    try:
+        df = read_validators(path)
+    except (InputError, KeyAdmissionError) as exc:
+        raise JobInputError(str(exc)) from None
+    idx = df["index"].to_numpy().astype(np.int64)
+    size = int(idx.max()) + 1 if len(idx) else 1  # at least one slot, so lookups need no branch
+    if size > _MAX_VALIDATOR_INDEX:
+        raise JobInputError(f"{path}: validator index {size - 1} too large (max {_MAX_VALIDATOR_INDEX - 1})")
+    weights = np.zeros(size, np.int64)
+    weights[idx] = df["weight"].to_numpy()
+    registered = np.zeros(size, bool)
+    registered[idx] = True
+    keys = np.zeros((size, 32), np.uint8)
+    keys[idx] = binary_to_array(df["public_key"], 32)
+    return weights, registered, keys
+
+
+def _load_blocks(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hashes, parents, heights) after the structural checks that make a blocks file usable."""
+    try:
+        df = read_blocks(path)
+    except InputError as exc:
+        raise JobInputError(str(exc)) from None
+    h = binary_to_array(df["hash"], 32)
+    p = binary_to_array(df["parent"], 32)
+    heights = df["height"].to_numpy()
+    if len(heights) and int(heights.max()) >= 2**63:
+        raise JobInputError(f"{path}: height {int(heights.max())} out of range")
+    zero_hash = ~h.any(axis=1)
+    if zero_hash.any():
+        raise JobInputError(f"{path}: block with an all-zero hash (row {int(np.argmax(zero_hash))})")
+    roots = np.flatnonzero(~p.any(axis=1))
+    if len(roots) != 1:
+        what = "no genesis block" if not len(roots) else f"{len(roots)} genesis blocks (two geneses)"
+        raise JobInputError(f"{path}: {what}; expected exactly one block with an all-zero parent")
+    keys = _void(h)
+    order = np.argsort(keys, kind="stable")
+    same = keys[order][1:] == keys[order][:-1]
+    if same.any():
+        row = int(order[1:][np.argmax(same)])
+        raise JobInputError(f"{path}: duplicate block hash {h[row].tobytes().hex()} (row {row})")
+    # Cycle check by pointer doubling: after ceil(log2 n) + 1 doublings every chain that ends
+    # (at genesis or at a missing parent) has reached -1; a node still pointing somewhere lies on
+    # or leads into a cycle. Runs log2(n) times over whole columns.
+    pos = np.searchsorted(keys[order], _void(p))
+    pos = np.minimum(pos, len(order) - 1)
+    up = np.where(keys[order][pos] == _void(p), order[pos], -1)
+    for _ in range(int(np.ceil(np.log2(max(len(up), 2)))) + 1):
+        up = np.where(up >= 0, up[np.maximum(up, 0)], -1)
+    if (up >= 0).any():
+        row = int(np.argmax(up >= 0))
+        raise JobInputError(f"{path}: blocks form a cycle (through block {h[row].tobytes().hex()}, row {row})")
+    return h, p, heights.astype(np.int64)
+
+
+def _check_attestations(path: Path) -> int:
+    """Schema, binary widths and readability of the attestations file (one streaming pass
+    over the size columns); returns its row count."""
+    if not path.is_file():
+        raise JobInputError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(path.stat().st_size - 4, 0))
+        tail = f.read(4)
+    if head != b"PAR1" or tail != b"PAR1" or path.stat().st_size < 12:
+        raise JobInputError(f"{path}: not a Parquet file (corrupt or truncated)")
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception as exc:  # polars raises several unrelated types for corrupt footers
+        raise JobInputError(f"{path}: corrupt Parquet file ({_first_line(exc)})") from None
+    missing = [c for c in _REQUIRED if c not in schema]
+    if missing:
+        raise JobInputError(f"{path}: missing column(s) {', '.join(missing)}")
+    present = [c for c in ATTESTATION_SCHEMA if c in schema]  # decoded-field columns are optional
+    binary = [c for c in present if c in BINARY_WIDTHS]
+    for c in present:
+        right = schema[c] == pl.Binary if c in binary else schema[c].is_integer()
+        if not right:
+            expected = "Binary" if c in binary else "an integer type"
+            raise JobInputError(f"{path}: column {c} has type {schema[c]}, expected {expected}")
+    sizes = [pl.col(c).bin.size() for c in binary]
+    try:
+        stats = (pl.scan_parquet(path)
+                 .select(pl.len().alias("rows"), *[s.min().alias(f"{c}.min") for s, c in zip(sizes, binary)],
+                         *[s.max().alias(f"{c}.max") for s, c in zip(sizes, binary)])
+                 .collect(engine="streaming").row(0, named=True))
+    except Exception as exc:
+        raise JobInputError(f"{path}: corrupt Parquet file ({_first_line(exc)})") from None
+    for c in binary:
+        lo, hi, width = stats[f"{c}.min"], stats[f"{c}.max"], BINARY_WIDTHS[c]
+        if lo is not None and lo == hi != width:  # every row the same wrong width: a schema error
+            raise JobInputError(f"{path}: column {c}: expected {width} bytes, every row has {lo}")
+    return int(stats["rows"])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+# ---- per-chunk row checks ----------------------------------------------------------------
+
+
+def _fixed(col: pl.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, width) uint8 with zeros where a row is null or not ``width`` bytes, and the ok mask."""
+    ok = (col.bin.size() == width).fill_null(False).to_numpy()
+    if ok.all():
+        return binary_to_array(col, width), ok
+    arr = np.zeros((len(col), width), np.uint8)
+    if ok.any():
+        arr[ok] = binary_to_array(col.filter(pl.Series(ok)), width)
+    return arr, ok
+
+
+def _check_chunk(df: pl.DataFrame, registered: np.ndarray, keys: np.ndarray, threads: int,
+                 backend: str | None) -> tuple[np.ndarray, np.ndarray, dict, int, float]:
+    """Row codes (a Reason code, or _VOTE), signature_valid, the vote columns of the _VOTE rows,
+    and how many signatures were verified in how many seconds."""
+    body, ok = _fixed(df["body"], BODY_SIZE)
+    sig, sig_ok = _fixed(df["signature"], 64)
+    pk, pk_ok = _fixed(df["public_key"], 32)
+    widths_ok = ok & sig_ok & pk_ok
+    fields = decode_bodies(body, strict=False)
+    checked = df.select([c for c in df.columns if c in FIELD_NAMES]).with_columns(binary_column("body", body))
+    malformed = ~(widths_ok & fields_match_body(checked)) | (fields["epoch"] > _MAX_EPOCH)
+    vi = fields["validator_index"].astype(np.int64)
+    known = vi < len(registered)
+    safe = np.where(known, vi, 0)
+    known &= registered[safe]
+    key_ok = known & pk_ok & (pk == keys[safe]).all(axis=1)
+    to_verify = np.flatnonzero(widths_ok & key_ok)
+    sig_valid = np.zeros(len(df), bool)
+    t0 = time.perf_counter()
+    if len(to_verify):
+        sig_valid[to_verify] = verify_many(body[to_verify], sig[to_verify], pk[to_verify],
+                                           threads=threads, backend=backend)
+    verify_s = time.perf_counter() - t0
+    code = np.select([malformed, ~known, ~key_ok, ~sig_valid],
+                     [_CODE[Reason.MALFORMED], _CODE[Reason.UNKNOWN_VALIDATOR], _CODE[Reason.KEY_MISMATCH],
+                      _CODE[Reason.BAD_SIGNATURE]], _VOTE).astype(np.uint8)
+    vote = code == _VOTE
+    votes = {"validator": vi[vote], "epoch": fields["epoch"][vote].astype(np.int64),
+             "target": fields["target"][vote], "id": attestation_ids(body[vote])}
+    return code, sig_valid, votes, len(to_verify), verify_s
+
+
+# ---- vote-level reasons ------------------------------------------------------------------
+
+
+def _vote_reasons(graph: BlockGraph, v: np.ndarray, e: np.ndarray, target: np.ndarray,
+                  first: np.ndarray) -> np.ndarray:
+    """Reason codes of the vote rows (input order); see the module docstring for the rules."""
+    n = len(v)
+    excl = graph.exclusion_epochs()
+    x = excl[v] if n else np.zeros(0, np.int64)
+    equiv = (x >= 0) & (e >= x)
+    blocks = np.sort(_void(graph.block_hashes()))
+    t = _void(target)
+    pos = np.minimum(np.searchsorted(blocks, t), max(len(blocks) - 1, 0))
+    known = blocks[pos] == t if len(blocks) else np.zeros(n, bool)
+    live = first & ~equiv & known & (x < 0)
+    # Latest epoch per validator, first row in input order among equals: sort by
+    # (validator, -epoch, row) and take the head of each validator's run.
+    rows = np.flatnonzero(live)
+    order = rows[np.lexsort((rows, -e[rows], v[rows]))]
+    head = np.ones(len(order), bool)
+    head[1:] = v[order][1:] != v[order][:-1]
+    ok = np.zeros(n, bool)
+    ok[order[head]] = True
+    return np.select([~first, equiv, ~known, ~ok],
+                     [_CODE[Reason.DUPLICATE], _CODE[Reason.EQUIVOCATION], _CODE[Reason.ORPHAN_TARGET],
+                      _CODE[Reason.SUPERSEDED]], _CODE[Reason.OK]).astype(np.uint8)
+
+
+# ---- outputs -------------------------------------------------------------------------------
+
+
+def _blocks_frame(graph: BlockGraph) -> pl.DataFrame:
+    hashes = graph.block_hashes()
+    parent_idx = graph.parent_indices()
+    parents = np.where((parent_idx >= 0)[:, None], hashes[np.maximum(parent_idx, 0)], 0).astype(np.uint8)
+    on_head = np.zeros(len(hashes), bool)
+    head = graph.head()
+    if head is not None:
+        i = int(np.flatnonzero(_void(hashes) == _void(np.frombuffer(head, np.uint8).reshape(1, 32)))[0])
+        while i >= 0:  # once per block of the head chain, never per attestation row
+            on_head[i] = True
+            i = int(parent_idx[i])
+    fin_at = graph.finalized_at_epochs()
+    return pl.DataFrame([
+        binary_column("hash", hashes), binary_column("parent", parents),
+        pl.Series("height", graph.heights(), dtype=pl.UInt64),
+        pl.Series("weight", graph.block_weights(), dtype=pl.UInt64),
+        pl.Series("finalized", graph.finalized_flags(), dtype=pl.Boolean),
+        pl.Series("finalized_at_epoch", fin_at, dtype=pl.Int64),  # null where never finalized (or genesis)
+        pl.Series("is_head_chain", on_head, dtype=pl.Boolean),
+    ]).with_columns(pl.when(pl.col("finalized_at_epoch") >= 0).then(pl.col("finalized_at_epoch"))
+                    .alias("finalized_at_epoch"))
+
+
+def _equivocations_frame(graph: BlockGraph) -> pl.DataFrame:
+    ev = graph.equivocation_evidence()
+    col = lambda name: np.frombuffer(b"".join(getattr(x, name) for x in ev), np.uint8).reshape(-1, 32)  # noqa: E731
+    return pl.DataFrame([
+        pl.Series("validator", [x.validator for x in ev], dtype=pl.UInt32),
+        pl.Series("epoch", [x.epoch for x in ev], dtype=pl.UInt64),
+        binary_column("id_a", col("id_a")), binary_column("id_b", col("id_b")),
+        binary_column("target_a", col("target_a")), binary_column("target_b", col("target_b")),
+    ])
+
+
+def _versions() -> dict[str, str]:
+    import nacl
+    import numba
+
+    import engine
+    return {"bizra": engine.__version__, "numba": numba.__version__, "numpy": np.__version__,
+            "polars": pl.__version__, "pynacl": nacl.__version__}
+
+
+# ---- the job -------------------------------------------------------------------------------
+
+
+def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attestations=None,
+            threads: int | None = None, bps: int = 6667, chunk_rows: int = 65536,
+            quiet: bool | None = None, progress: Callable[[int, int], None] | None = None,
+            backend: str | None = None) -> JobReport:
+    """Run the batch job of issue 5 over a dataset directory; see the module docstring.
+
+    ``quiet``: True no progress bar, False always, None only on a terminal; ``progress``: an
+    optional ``callback(rows_done, rows_total)`` called after every chunk. Example::
+
+        r = run_job("data", "out", threads=2)
+        r.counts["ok"], r.head
+    """
+    t_start = time.perf_counter()
+    if out_dir is None:
+        raise JobInputError("out: no output directory given")
+    if chunk_rows < 1:
+        raise JobInputError(f"chunk_rows: must be >= 1, got {chunk_rows}")
+    if not 5000 < int(bps) <= 10000:
+        raise JobInputError(f"bps: must satisfy 5000 < bps <= 10000, got {bps}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise JobInputError(f"{out}: exists and is not a directory")
+    nthreads = resolve_threads(threads)
+    resolve_backend(backend)
+    paths = _inputs(data_dir, validators, blocks, attestations)
+    stages: dict[str, float] = {}
+    t = time.perf_counter()
+    weights, registered, keys = _load_validators(paths["validators"])
+    hashes, parents, heights = _load_blocks(paths["blocks"])
+    n = _check_attestations(paths["attestations"])
+    graph = BlockGraph(weights, bps=int(bps), genesis=hashes[np.flatnonzero(~parents.any(axis=1))[0]].tobytes())
+    graph.add_blocks(hashes, parents, heights)
+    rejected = graph.rejected_blocks()
+    if len(rejected["hash"]):
+        raise JobInputError(f"{paths['blocks']}: block {rejected['hash'][0].tobytes().hex()} rejected "
+                            f"({rejected['reason'][0]}, {len(rejected['hash'])} rejected blocks)")
+    stages["inputs"] = time.perf_counter() - t
+
+    codes = np.empty(n, np.uint8)
+    sig_valid = np.empty(n, bool)
+    parts: list[dict] = []
+    verified, verify_s, read_s = 0, 0.0, 0.0
+    t = time.perf_counter()
+    scan = pl.scan_parquet(paths["attestations"])
+    bar = Progress(n, "run", enabled=None if quiet is None else not quiet)
+    with bar:
+        for lo in range(0, n, chunk_rows):  # once per chunk
+            t_read = time.perf_counter()
+            try:
+                df = scan.slice(lo, chunk_rows).collect()
+            except Exception as exc:
+                raise JobInputError(f"{paths['attestations']}: corrupt Parquet file ({_first_line(exc)})") from None
+            read_s += time.perf_counter() - t_read
+            code, valid, votes, k, s = _check_chunk(df, registered, keys, nthreads, backend)
+            codes[lo:lo + len(df)] = code
+            sig_valid[lo:lo + len(df)] = valid
+            votes["row"] = lo + np.flatnonzero(code == _VOTE)
+            parts.append(votes)
+            verified, verify_s = verified + k, verify_s + s
+            bar.update(len(df))
+            if progress is not None:
+                progress(min(lo + len(df), n), n)
+    stages["read"] = read_s
+    stages["verify"] = verify_s
+    stages["check"] = time.perf_counter() - t - read_s - verify_s
+
+    t = time.perf_counter()
+    cols = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros((0, 32) if k in ("target", "id") else 0,
+                                                                            np.uint8 if k in ("target", "id") else np.int64)
+            for k in ("row", "validator", "epoch", "target", "id")}
+    first = np.zeros(len(cols["row"]), bool)
+    first[np.unique(_void(cols["id"]), return_index=True)[1]] = True
+    graph.add_votes(cols["validator"][first], cols["epoch"][first], cols["target"][first], ids=cols["id"][first])
+    codes[cols["row"]] = _vote_reasons(graph, cols["validator"], cols["epoch"], cols["target"], first)
+    head, tip = graph.head(), graph.finalized_tip()
+    stages["graph"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    names = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
+    tmp = {name: out / f".{name}.{os.getpid()}.tmp" for name in names}
+    try:
+        reason = pl.Series("reason", codes).replace_strict(list(range(len(REASONS))),
+                                                           [r.value for r in REASONS], return_dtype=REASON_DTYPE)
+        (scan.with_columns(pl.lit(pl.Series("signature_valid", sig_valid)),
+                           pl.lit(pl.Series("counted", codes == _CODE[Reason.OK])), pl.lit(reason))
+         .sink_parquet(tmp["attestations.parquet"]))
+        written = pl.scan_parquet(tmp["attestations.parquet"]).select(pl.len()).collect().item()
+        if written != n:
+            raise BizraError(f"{out}: wrote {written} attestation rows, expected {n}")
+        _blocks_frame(graph).write_parquet(tmp["blocks.parquet"])
+        evidence = _equivocations_frame(graph)
+        evidence.write_parquet(tmp["equivocations.parquet"])
+        stages["write"] = time.perf_counter() - t
+        wall = time.perf_counter() - t_start
+        counts = {r.value: int(c) for r, c in zip(REASONS, np.bincount(codes, minlength=len(REASONS)))}
+        assert sum(counts.values()) == n, "every row has exactly one reason"
+        fin = graph.finalized_flags()
+        tip_height = int(graph.heights()[fin].max()) if fin.any() else 0
+        report = {
+            "head": head.hex() if head else None, "finalized_tip": tip.hex() if tip else None,
+            "finalized_height": tip_height, "counts": counts,
+            "safety_faults": [{"epoch": f.epoch, "candidate": f.candidate.hex(), "finalized_tip": f.finalized_tip.hex()}
+                              for f in graph.safety_faults()],
+            "totals": {"rows": n, "signature_valid": int(sig_valid.sum()), "counted": counts["ok"],
+                       "blocks": len(graph.block_hashes()), "orphan_blocks": len(graph.orphan_blocks()["hash"]),
+                       "validators": int(registered.sum()), "total_weight": int(weights.sum()),
+                       "counted_weight": int(graph.block_weights()[0]) if len(graph.block_hashes()) else 0,
+                       "equivocations": len(evidence), "equivocators": len(graph.equivocators())},
+            "seconds": {**{k: round(v, 6) for k, v in stages.items()}, "total": round(wall, 6)},
+            "verify": {"rows": verified, "seconds": round(verify_s, 6),
+                       "rows_per_s": round(verified / verify_s, 1) if verify_s > 0 else None,
+                       "threads": nthreads, "backend": resolve_backend(backend).__name__},
+            "rows_per_s": round(n / wall, 1) if wall > 0 else None,
+            "params": {"bps": int(bps), "chunk_rows": int(chunk_rows)},
+            "versions": _versions(),
+            "inputs": {k: {"path": str(p), "sha256": _sha256_file(p)} for k, p in paths.items()},
+        }
+        tmp["report.json"].write_text(json.dumps(report, indent=2) + "\n")
+        for name in names:  # report.json last: its presence means a complete result
+            os.replace(tmp[name], out / name)
+    finally:
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+    return JobReport(out, n, counts, report["head"], report["finalized_tip"], tip_height,
+                     report["rows_per_s"] or 0.0, report)
+
+
+# ---- CLI -----------------------------------------------------------------------------------
+
+
+def add_cli(subparsers) -> argparse.ArgumentParser:
+    """Register ``bizra run`` on an argparse subparsers object; the command is ``cmd_run``."""
+    p = subparsers.add_parser("run", help="verify a dataset and compute head, finality and evidence",
+                              description="Check every attestation row, build the BlockGraph, write "
+                              "OUT/attestations.parquet, blocks.parquet, equivocations.parquet and report.json.")
+    p.add_argument("--data", type=Path, default=None, help="dataset directory (bizra generate output)")
+    p.add_argument("--out", type=Path, required=True, help="output directory (created)")
+    for name in ("validators", "blocks", "attestations"):
+        p.add_argument(f"--{name}", type=Path, default=None, metavar="P", help=f"{name}.parquet (default DIR/{name}.parquet)")
+    p.add_argument("--threads", type=int, default=None, help="verify threads (default: BIZRA_THREADS, else CPUs)")
+    p.add_argument("--bps", type=int, default=6667, help="finality threshold in basis points (default 6667)")
+    p.add_argument("--chunk-rows", type=int, default=65536, help="rows per chunk (default 65536)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``bizra run``: a short human summary on stdout; bad input is one stderr line, exit 2."""
+    try:
+        r = run_job(args.data, args.out, validators=args.validators, blocks=args.blocks,
+                    attestations=args.attestations, threads=args.threads, bps=args.bps,
+                    chunk_rows=args.chunk_rows, quiet=True if args.quiet else None)
+    except (BizraError, ValueError) as exc:  # ValueError: configuration (BIZRA_THREADS=abc, backend)
+        print(f"bizra run: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unwritable OUT, a disk that filled up
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"bizra run: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items() if v)
+    print(f"head {r.head}\nfinalized height {r.finalized_height} (tip {r.finalized_tip})\n"
+          f"{r.rows:,} rows: {counts}\n{r.rows_per_s:,.0f} rows/s -> {r.out_dir}")
+    return 0
