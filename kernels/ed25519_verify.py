@@ -20,10 +20,11 @@ import numpy as np
 from numba import njit
 
 from kernels.edwards import (
-    BASE_NIELS_ODD, ge_add_cached, ge_decompress_zip215, ge_dbl, ge_identity, ge_is_identity,
+    BASE_NIELS_ODD, BASE_XY, ge_add_cached, ge_decompress_zip215, ge_dbl, ge_identity, ge_is_identity,
     ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_neg, ge_store, ge_sub, ge_sub_cached,
     ge_to_cached, niels_load,
 )
+from kernels.field25519 import fe_from_int_limbs
 from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build
 from kernels.msm import msm_pippenger, msm_straus, pippenger_window
 from kernels.scalar25519 import (
@@ -38,9 +39,10 @@ __all__ = [
     "SINGLE_MODE_SHARE", "PROBE_ROWS",
 ]
 
-# Batches of up to this many MSM terms use Straus, larger ones Pippenger (by measurement:
-# scripts/bench_verify.py --msm-crossover).
-STRAUS_MAX_TERMS = 96
+# Batches of up to this many MSM terms use Straus, larger ones Pippenger. Measured with
+# scripts/bench_verify.py --msm-crossover (distinct keys): 129 terms 0.83 vs 0.93 ms,
+# 193 terms 1.28 vs 1.25 ms, 257 terms 1.69 vs 1.56 ms.
+STRAUS_MAX_TERMS = 192
 # Bisection stops at ranges this small and checks each row on its own.
 SINGLE_CHECK_ROWS = 4
 # Above this share of invalid rows, single checks (with comb tables) are cheaper than
@@ -51,16 +53,8 @@ PROBE_ROWS = 1024
 
 
 def _base_point_row():
-    from kernels.field25519 import fe_from_int_limbs
     p = 2**255 - 19
-    y = 4 * pow(5, p - 2, p) % p
-    d = (-121665 * pow(121666, p - 2, p)) % p
-    xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
-    x = pow(xx, (p + 3) // 8, p)
-    if (x * x - xx) % p:
-        x = x * pow(2, (p - 1) // 4, p) % p
-    if x & 1:
-        x = p - x
+    x, y = BASE_XY
     row = np.zeros((1, 4, 5), dtype=np.uint64)
     for j, v in enumerate((x, y, 1, x * y % p)):
         row[0, j] = np.array(fe_from_int_limbs(v), dtype=np.uint64)

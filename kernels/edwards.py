@@ -25,7 +25,8 @@ __all__ = [
     "ge_identity", "ge_decompress_zip215", "ge_add", "ge_sub", "ge_add_cached",
     "ge_sub_cached", "ge_madd", "ge_msub", "ge_dbl", "ge_dbl_n", "ge_neg", "ge_to_cached",
     "ge_to_affine_niels", "ge_mul_by_cofactor", "ge_is_identity", "ge_tobytes",
-    "ge_store", "ge_load", "niels_store", "niels_load", "niels_neg", "BASE_NIELS_ODD",
+    "ge_store", "ge_load", "niels_store", "niels_load", "niels_neg", "niels_rows_int",
+    "affine_add_int", "BASE_XY", "BASE_NIELS_ODD",
 ]
 
 
@@ -243,7 +244,8 @@ _D = (-121665 * pow(121666, _P - 2, _P)) % _P
 _BY = 4 * pow(5, _P - 2, _P) % _P
 
 
-def _affine_add(p1, p2):
+def affine_add_int(p1, p2):
+    """(x, y) + (x, y) with Python ints: for building constant tables at import only."""
     (x1, y1), (x2, y2) = p1, p2
     t = _D * x1 * x2 * y1 * y2 % _P
     return ((x1 * y2 + x2 * y1) * pow(1 + t, _P - 2, _P) % _P,
@@ -258,7 +260,8 @@ def _recover_x(y):
     return _P - x if x & 1 else x
 
 
-def _niels_rows(points):
+def niels_rows_int(points):
+    """Affine Niels rows (n, 3, 5) of Python-int points (x, y): constant tables only."""
     out = np.zeros((len(points), 3, 5), dtype=np.uint64)
     for i, (x, y) in enumerate(points):
         for j, v in enumerate(((y + x) % _P, (y - x) % _P, 2 * _D * x * y % _P)):
@@ -267,14 +270,17 @@ def _niels_rows(points):
     return out
 
 
+# The base point B as Python ints (x, y).
+BASE_XY = (_recover_x(_BY), _BY)
+
+
 def _base_odd_multiples(count):
-    base = (_recover_x(_BY), _BY)
-    twice = _affine_add(base, base)
-    points = [base]
+    twice = affine_add_int(BASE_XY, BASE_XY)
+    points = [BASE_XY]
     for _ in range(count - 1):
-        points.append(_affine_add(points[-1], twice))
+        points.append(affine_add_int(points[-1], twice))
     return points
 
 
 # B, 3B, 5B, ..., 127B: the table of the width-8 wNAF of the base-point scalar.
-BASE_NIELS_ODD = _niels_rows(_base_odd_multiples(64))
+BASE_NIELS_ODD = niels_rows_int(_base_odd_multiples(64))

@@ -17,7 +17,10 @@ points affine.
 import numpy as np
 from numba import njit
 
-from kernels.edwards import ge_add_cached, ge_dbl_n, ge_identity, ge_madd, ge_msub, ge_to_cached
+from kernels.edwards import (
+    BASE_XY, affine_add_int, ge_add_cached, ge_dbl_n, ge_identity, ge_madd, ge_msub,
+    ge_to_cached, niels_rows_int,
+)
 from kernels.field25519 import (
     FE_D2, fe_add, fe_carry, fe_invert, fe_mul, fe_one, fe_sub,
 )
@@ -122,35 +125,15 @@ def comb_mul(table, s, e):
 
 def _base_comb():
     # Built once at import with plain Python ints, so importing kernels compiles nothing.
-    p = 2**255 - 19
-    d = (-121665 * pow(121666, p - 2, p)) % p
-
-    def add(a, b):
-        (x1, y1), (x2, y2) = a, b
-        t = d * x1 * x2 * y1 * y2 % p
-        return ((x1 * y2 + x2 * y1) * pow(1 + t, p - 2, p) % p,
-                (y1 * y2 + x1 * x2) * pow(1 - t, p - 2, p) % p)
-
-    y = 4 * pow(5, p - 2, p) % p
-    xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
-    x = pow(xx, (p + 3) // 8, p)
-    if (x * x - xx) % p:
-        x = x * pow(2, (p - 1) // 4, p) % p
-    if x & 1:
-        x = p - x
     table = np.zeros((COMB_ROWS, COMB_COLS, 3, 5), dtype=np.uint64)
-    base = (x, y)
+    base = BASE_XY
     for i in range(COMB_ROWS):
-        acc = base
-        for j in range(COMB_COLS):
-            if j > 0:
-                acc = add(acc, base)
-            ax, ay = acc
-            for c, v in enumerate(((ay + ax) % p, (ay - ax) % p, 2 * d * ax * ay % p)):
-                for k in range(5):
-                    table[i, j, c, k] = (v >> (51 * k)) & ((1 << 51) - 1)
+        row = [base]
+        for _ in range(COMB_COLS - 1):
+            row.append(affine_add_int(row[-1], base))
+        table[i] = niels_rows_int(row)
         for _ in range(8):
-            base = add(base, base)
+            base = affine_add_int(base, base)
     return table
 
 

@@ -3,6 +3,8 @@
     .venv/bin/python scripts/bench_verify.py            # the issue's table
     .venv/bin/python scripts/bench_verify.py --quick    # smaller columns
     .venv/bin/python scripts/bench_verify.py --bad-share 0.001 0.003 0.02   # columns with bad rows
+    .venv/bin/python scripts/bench_verify.py --profile        # where a batch spends its time
+    .venv/bin/python scripts/bench_verify.py --msm-crossover  # Straus vs Pippenger by size
 
 Every ratio is measured in this run against plain libsodium (crypto_sign_verify_detached,
 one thread) on the same signatures, so it does not depend on how busy the machine is.
@@ -53,13 +55,85 @@ def sodium_rate(cols, repeat=3, expect=None):
                      expect)
 
 
+def profile(column: int) -> None:
+    """Time split of one batch: decompression of R, SHA-512, the whole prepare, the MSM."""
+    from kernels.ed25519_verify import batch_verify_rows, decompress_rows, prepare_rows
+    from kernels.sha512 import sha512_ram_columns
+
+    cols = make_signatures(column, 1000)
+    n = cols.n
+    pks = cols.pks
+    distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True,
+                                            return_counts=True)
+    points, ok, comb, combs = verify_numba.KEY_CACHE.lookup(distinct.view(np.uint8).reshape(-1, 32),
+                                                             counts)
+    key_index = key_index.astype(np.int64).ravel()
+    r = np.empty((n, 4, 5), np.uint64)
+    k = np.empty((n, 4), np.uint64)
+    s = np.empty((n, 4), np.uint64)
+    digests = np.empty((n, 64), np.uint8)
+    rows = np.arange(n, dtype=np.int64)
+    out = np.zeros(n, bool)
+    z = verify_numba._random_coefficients(n)
+    steps = {
+        "decompress R": lambda: decompress_rows(np.ascontiguousarray(cols.sigs[:, :32]), r,
+                                                np.empty(n, bool)),
+        "SHA-512(R||A||M)": lambda: sha512_ram_columns(cols.sigs, pks, cols.msg_data, cols.msg_offsets, digests),
+        "prepare (S check, decompress, hash, mod L)": lambda: prepare_rows(
+            cols.msg_data, cols.msg_offsets, cols.sigs, pks, cols.well_formed.copy(), key_index, ok, r, k, s),
+        "batch equation (scalars + MSM + [8])": lambda: batch_verify_rows(
+            rows, z, np.ones(n, bool), key_index, points, comb, combs, r, k, s, out),
+    }
+    print(f"profile: column of {n} signatures from 1000 cached keys, 1 thread")
+    for name, step in steps.items():
+        best = min(_timed(step) for _ in range(3))
+        print(f"  {name:45s} {best * 1e3:8.2f} ms {best / n * 1e6:6.2f} us/row")
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def msm_crossover() -> None:
+    """Straus vs Pippenger on batch-shaped inputs (n short 128-bit terms, n long terms + B)."""
+    from kernels.ed25519_verify import decompress_rows
+    from kernels.msm import msm_pippenger, msm_straus, pippenger_window
+    from kernels.scalar25519 import L_INT
+
+    rng = np.random.default_rng(3)
+    print(f"{'rows':>5s} {'terms':>6s} {'straus ms':>10s} {'pippenger ms':>13s}")
+    for n in (4, 8, 16, 24, 32, 48, 64, 96, 128):
+        cols = make_signatures(n, n, seed=n)
+        pts = np.empty((n, 4, 5), np.uint64)
+        good = np.empty(n, bool)
+        decompress_rows(np.ascontiguousarray(cols.pks), pts, good)
+        short = np.zeros((n, 4), np.uint64)
+        short[:, :2] = rng.integers(0, 2**63, size=(n, 2), dtype=np.uint64)
+        long_ = np.array([[(v >> (64 * j)) & (2**64 - 1) for j in range(4)]
+                          for v in (int.from_bytes(rng.bytes(32), "little") % L_INT
+                                    for _ in range(n + 1))], np.uint64)
+        long_pts = np.concatenate([pts[:1], pts])
+        c = pippenger_window(n, n + 1)
+        st = min(_timed(lambda: msm_straus(pts, short, long_pts, long_)) for _ in range(5))
+        pp = min(_timed(lambda: msm_pippenger(pts, short, long_pts, long_, c)) for _ in range(5))
+        print(f"{n:5d} {2 * n + 1:6d} {st * 1e3:10.3f} {pp * 1e3:13.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="only the time split of one batch")
+    ap.add_argument("--msm-crossover", action="store_true", help="only Straus vs Pippenger by size")
     ap.add_argument("--bad-share", type=float, nargs="*", default=[],
                     help="also measure the headline column with this share of bad signatures")
     args = ap.parse_args()
     column = 4096 if args.quick else 16384
+    if args.profile:
+        return profile(column)
+    if args.msm_crossover:
+        return msm_crossover()
     t = time.perf_counter()
     verify_numba.verify_columns(make_signatures(8, 8), threads=1, batch=True)
     print(f"first call (JIT load or compile): {time.perf_counter() - t:.2f} s")
