@@ -68,7 +68,6 @@ from kernels.blockgraph_votes import (
     VOTE_BAD_EPOCH,
     VOTE_UNKNOWN_VALIDATOR,
     classify_votes,
-    classify_votes_parallel,
     epoch_order,
 )
 
@@ -311,22 +310,24 @@ class BlockGraph:
         """Continue the epoch walk with the votes received since the last one when they all
         come after the last walked epoch (exact: earlier views are unaffected); otherwise
         (a late vote) redo the walk over every vote."""
-        if self._votes.n >= 2**31 or self._node_keys.shape[0] >= 2**31:
-            raise ValueError("BlockGraph holds fewer than 2^31 votes and blocks")
+        if max(self._votes.n, self._node_keys.shape[0], self._weights.shape[0]) >= 2**31:
+            raise ValueError("BlockGraph holds fewer than 2^31 votes, blocks and validators")
         start = self._walked
         cols = self._vote_columns(start)
-        classify = classify_votes_parallel if cols[0].shape[0] >= _PARALLEL_ROWS else classify_votes
-        status, target_node = classify(cols[0], cols[1], cols[2], self._weights.shape[0],
-                                       self._node_table, self._node_keys)
-        order, buckets, vs, ts = epoch_order(cols[1], status, cols[0], target_node)
-        if start and order.shape[0] and cols[1][order[0]] <= self._walk[7][2]:
+        status, target_node, stats = classify_votes(cols[0], cols[1], cols[2],
+                                                    self._weights.shape[0], self._node_table,
+                                                    self._node_keys)
+        order, buckets, vs, ts, ws = epoch_order(cols[1], status, cols[0], target_node, stats,
+                                                 self._weights)
+        if start and order.shape[0] and cols[1][order[0]] <= self._walk[-1][2]:
             self._reset_walk()  # a vote at or before the last walked epoch: redo everything
             self._walk_new_votes()
             return
         parent, height = self._tree
-        st, kids, weight, delta, vstate, fin_at, chain, scalars = self._walk
+        st, kids, weight, delta, vstate, eq_at, fin_at, chain, scalars = self._walk
         found = walk_epochs(parent, height, st, kids, self._weights, *cols, order, buckets, vs,
-                            ts, self._bps, weight, delta, vstate, fin_at, chain, scalars)
+                            ts, ws, self._bps, weight, delta, vstate, eq_at, fin_at, chain,
+                            scalars)
         faults, excl, evidence, orphans = found
         evidence = evidence.copy()
         evidence[:, 2:] += start

@@ -5,8 +5,9 @@ the contract). Per call:
   1. distinct public keys are found with one `np.unique` over the 32-byte key column;
   2. each distinct key is looked up in a process-wide cache of decompressed keys (a
      validator set is small and its keys repeat across calls); misses are decompressed in
-     one kernel call, and keys that repeat get a fixed-base comb table, which makes their
-     single checks (and so locating bad rows in a failed batch) about 2.5x cheaper;
+     one kernel call, and keys that repeat get precomputed tables: a fixed-base comb, which
+     makes their single checks (and so locating bad rows in a failed batch) ~2.5x cheaper,
+     and odd multiples, which make their batch MSM terms cheaper;
   3. rows are split into `threads` contiguous chunks; each chunk runs
      `kernels.ed25519_verify.verify_chunk` (nogil) in a worker thread with its own
      128-bit random coefficients z_i from the OS CSPRNG.
@@ -20,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from kernels.ed25519_verify import build_combs, decompress_rows, verify_chunk
+from kernels.ed25519_verify import build_key_tables, decompress_rows, verify_chunk
+from kernels.fixed_base import ODD_MULTIPLES
 
 __all__ = ["verify_columns", "KeyCache", "KEY_CACHE", "MAX_BATCH_ROWS"]
 
@@ -54,12 +56,13 @@ _keep_scratch_on_the_heap()
 
 
 class KeyCache:
-    """Decompressed public keys (extended points, Z = 1) by their 32-byte encoding, plus a
-    fixed-base comb table (kernels.fixed_base, 30 KiB) for each key seen at least twice.
+    """Decompressed public keys (extended points, Z = 1) by their 32-byte encoding, plus, for
+    each key seen at least twice, its precomputed tables (kernels.fixed_base): a comb for
+    single checks (30 KiB) and odd multiples for batch MSMs (7.5 KiB).
 
     Bounded: past `capacity` keys it starts over (a validator set is far smaller; an
     adversary sending fresh keys only costs itself decompression), and at most
-    `comb_capacity` keys get a comb table (the first ones to repeat).
+    `comb_capacity` keys get tables (the first ones to repeat).
     """
 
     def __init__(self, capacity: int = 1 << 20, comb_capacity: int = 2048):
@@ -75,6 +78,7 @@ class KeyCache:
         self._seen = np.zeros(1024, dtype=np.int64)
         self._comb_of = np.full(1024, -1, dtype=np.int64)
         self._combs = np.empty((0, 32, 8, 3, 5), dtype=np.uint64)
+        self._odds = np.empty((0, ODD_MULTIPLES, 3, 5), dtype=np.uint64)
         self._n_combs = 0
 
     def __len__(self) -> int:
@@ -82,7 +86,7 @@ class KeyCache:
 
     def lookup(self, keys: np.ndarray, counts: np.ndarray):
         """For distinct keys (u, 32) uint8 appearing counts[j] times in this call:
-        (points (u, 4, 5), decodable (u,), comb index (u,) or -1, comb tables)."""
+        (points (u, 4, 5), decodable (u,), table index (u,) or -1, combs, odd multiples)."""
         names = [k.tobytes() for k in keys]
         with self._lock:
             if len(self._slot) + len(names) > self.capacity:
@@ -93,8 +97,9 @@ class KeyCache:
             if len(missing):
                 slots[missing] = self._insert(keys[missing], [names[j] for j in missing])
             self._seen[slots] += counts
-            self._build_combs(slots)
-            return self._points[slots], self._ok[slots], self._comb_of[slots], self._combs
+            self._build_tables(slots)
+            return (self._points[slots], self._ok[slots], self._comb_of[slots], self._combs,
+                    self._odds)
 
     def _insert(self, keys: np.ndarray, names: list[bytes]) -> np.ndarray:
         points = np.empty((len(keys), 4, 5), dtype=np.uint64)
@@ -110,19 +115,22 @@ class KeyCache:
             self._slot[name] = start + j
         return np.arange(start, start + len(keys), dtype=np.int64)
 
-    def _build_combs(self, slots: np.ndarray) -> None:
+    def _build_tables(self, slots: np.ndarray) -> None:
         want = slots[(self._seen[slots] >= 2) & (self._comb_of[slots] < 0) & self._ok[slots]]
         want = want[: max(0, self.comb_capacity - self._n_combs)]
         if not len(want):
             return
         start = self._n_combs
         if start + len(want) > len(self._combs):
-            # A new array, never resized in place: calls in flight keep reading the old one.
-            grown = np.empty((min(self.comb_capacity, max(2 * len(self._combs), start + len(want))),
-                              32, 8, 3, 5), dtype=np.uint64)
-            grown[:start] = self._combs[:start]
-            self._combs = grown
-        build_combs(self._points[want], self._combs[start:start + len(want)])
+            # New arrays, never resized in place: calls in flight keep reading the old ones.
+            cap = min(self.comb_capacity, max(2 * len(self._combs), start + len(want)))
+            for name in ("_combs", "_odds"):
+                old = getattr(self, name)
+                grown = np.empty((cap,) + old.shape[1:], dtype=np.uint64)
+                grown[:start] = old[:start]
+                setattr(self, name, grown)
+        end = start + len(want)
+        build_key_tables(self._points[want], self._combs[start:end], self._odds[start:end])
         self._comb_of[want] = np.arange(start, start + len(want))
         self._n_combs += len(want)
 
@@ -154,8 +162,8 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
     pks = np.ascontiguousarray(cols.pks)
     distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True,
                                             return_counts=True)
-    key_points, key_ok, key_comb, combs = KEY_CACHE.lookup(distinct.view(np.uint8).reshape(-1, 32),
-                                                           counts)
+    key_points, key_ok, key_tab, combs, odds = KEY_CACHE.lookup(
+        distinct.view(np.uint8).reshape(-1, 32), counts)
     key_index = key_index.astype(np.int64).ravel()
     row_ok = np.array(cols.well_formed, dtype=np.bool_, copy=True)
     z = _random_coefficients(n)
@@ -163,8 +171,8 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
     def run(lo: int, hi: int) -> None:
         # msg_offsets stay absolute: the kernel reads msg_data at [offsets[i], offsets[i+1]).
         verify_chunk(cols.msg_data, cols.msg_offsets[lo:hi + 1], cols.sigs[lo:hi],
-                     pks[lo:hi], row_ok[lo:hi], key_index[lo:hi], key_points, key_ok, key_comb,
-                     combs, z[lo:hi], batch, MAX_BATCH_ROWS, out[lo:hi])
+                     pks[lo:hi], row_ok[lo:hi], key_index[lo:hi], key_points, key_ok, key_tab,
+                     combs, odds, z[lo:hi], batch, MAX_BATCH_ROWS, out[lo:hi])
 
     n_chunks = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)

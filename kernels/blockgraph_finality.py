@@ -101,56 +101,78 @@ def _push(arr, n, x):
 
 
 @njit(cache=True, nogil=True)
-def walk_init(parent, height, weights):
-    """Fresh walk state for a tree and a validator table (nothing counted, genesis final).
-
-    Returns (start, kids, weight, delta, vstate, finalized_at, chain, scalars) where
-    scalars = [tip, total (uint64 bits), last walked epoch (-1)] as int64. walk_epochs updates it
-    in place, so a live graph whose new votes all come after the last walked epoch continues
-    the walk instead of redoing it (engine.blockgraph decides when that is exact).
-    """
+def _tree_init(parent, height, weights):
+    """The per-block part of walk_init (children CSR, zero weights, chain) and the total."""
     n = parent.shape[0]
-    nv = weights.shape[0]
     start, kids = children_csr(parent, n)
     weight = np.zeros(n, np.uint64)
     delta = np.zeros(n, np.uint64)
     total = _ZERO
-    for v in range(nv):
+    for v in range(weights.shape[0]):
         total += weights[v]
-    # Per-validator state, one 16-byte row per validator so that a vote touches one cache line
-    # (int32: callers keep vote rows and blocks below 2^31):
-    # [0] position in `order` of its first row in the current bucket (the leader; < lo: none yet)
-    # [1] position of the row that showed an equivocation in the current bucket (< lo: none)
-    # [2] block of its latest counted vote (-1: none, _EXCLUDED: equivocated in an earlier epoch)
-    # [3] the value of [2] before the current bucket's leader was applied (to undo it)
-    vstate = np.full((nv, 4), -1, np.int32)
     finalized_at = np.full(n, -1, np.int64)
     chain = np.full(height.max() + 1, -1, np.int64)
     chain[0] = 0
     scalars = np.zeros(3, np.int64)
     scalars[1] = np.int64(total)
     scalars[2] = -1
-    return start, kids, weight, delta, vstate, finalized_at, chain, scalars
+    return start, kids, weight, delta, finalized_at, chain, scalars
 
 
-@njit(cache=True, nogil=True)
+def walk_init(parent, height, weights):
+    """Fresh walk state for a tree and a validator table (nothing counted, genesis final).
+
+    Returns (start, kids, weight, delta, vstate, eq_at, finalized_at, chain, scalars) where
+    scalars = [tip, total (uint64 bits), last walked epoch (-1: none yet)] as int64. walk_epochs
+    updates it in place, so a live graph whose new votes all come after the last walked epoch
+    continues the walk instead of redoing it (engine.blockgraph decides when that is exact).
+
+    Per validator v (int32: callers keep vote rows, blocks and validators below 2^31):
+    vstate[v] = [position in `order` of its first row in the current bucket (the leader; < lo:
+    none yet), block of its latest counted vote (-1: none, _EXCLUDED: equivocated in an earlier
+    epoch)] -- 8 bytes, so a vote touches one small line (a 16-byte row per validator measured
+    3-4x slower on 1M validators: the state no longer fits the caches); eq_at[v] = position of
+    the row that showed an equivocation in the current bucket (< lo: none), touched only by the
+    rare rows that do not lead. Both are NumPy allocations (huge pages, see classify_votes).
+    """
+    start, kids, weight, delta, finalized_at, chain, scalars = _tree_init(parent, height, weights)
+    vstate = np.full((weights.shape[0], 2), -1, np.int32)
+    eq_at = np.full(weights.shape[0], -1, np.int32)
+    return start, kids, weight, delta, vstate, eq_at, finalized_at, chain, scalars
+
+
 def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bucket_start,
-                vv_sorted, target_sorted, bps, weight, delta, vstate, finalized_at, chain,
-                scalars):
+                vv_sorted, target_sorted, weight_sorted, bps, weight, delta, vstate, eq_at,
+                finalized_at, chain, scalars):
     """Walk the epoch buckets (module docstring, step 1), updating the walk_init state in place.
 
-    vv, ve, tk, ids: vote columns; order, bucket_start, vv_sorted, target_sorted:
+    vv, ve, tk, ids: vote columns; order, bucket_start, vv_sorted, target_sorted, weight_sorted:
     blockgraph_votes.epoch_order over them (targets from classify_votes), every epoch after
     scalars[2].
     Returns what this walk found: (faults (k, 3) [epoch, candidate, tip], exclusions (k, 2)
     [validator, epoch], evidence (k, 4) [validator, epoch, row_a, row_b], orphan vote rows);
     rows are indices into the given columns.
     """
+    prev = np.empty(order.shape[0], np.int32)  # NumPy-allocated scratch, see _walk_buckets
+    return _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order,
+                         bucket_start, vv_sorted, target_sorted, weight_sorted, bps, weight, delta,
+                         vstate, eq_at, prev, finalized_at, chain, scalars)
+
+
+@njit(cache=True, nogil=True)
+def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, bucket_start,
+                  vv_sorted, target_sorted, weight_sorted, bps, weight, delta, vstate, eq_at,
+                  prev, finalized_at, chain, scalars):
+    """walk_epochs; prev[k] receives, for a leader row k, its validator's latest counted block
+    before that row was applied (to undo it if the validator equivocates in the bucket)."""
     tip = scalars[0]
     total = np.uint64(scalars[1])
-    for v in range(vstate.shape[0]):  # positions refer to this call's `order`
-        vstate[v, 0] = -1
-        vstate[v, 1] = -1
+    if scalars[2] != -1:
+        # positions left by an earlier call refer to that call's `order`; walk_init wrote -1
+        # and a call that walked no bucket wrote no position, so only then is this needed
+        for v in range(vstate.shape[0]):
+            vstate[v, 0] = -1
+            eq_at[v] = -1
     excl = np.empty((16, 2), np.int64)
     n_excl = 0
     faults = np.empty((4, 3), np.int64)
@@ -176,8 +198,8 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
             lp = np.int64(vstate[v, 0])
             if lp < lo:
                 vstate[v, 0] = k
-                c = vstate[v, 2]
-                vstate[v, 3] = c
+                c = vstate[v, 1]
+                prev[k] = c
                 t = target_sorted[k]
                 if t < 0:  # waits for its block (the validator keeps its previous vote)
                     orphans = _push(orphans, n_orphans, order[k])
@@ -185,7 +207,7 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
                     continue
                 if c == _EXCLUDED:
                     continue
-                w = weights[v]
+                w = weight_sorted[k]  # = weights[v]
                 if c >= 0:
                     delta[c] -= w
                     if c > top:
@@ -193,24 +215,24 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
                 delta[t] += w
                 if t > top:
                     top = t
-                vstate[v, 2] = t
-            elif vstate[v, 1] < lo and not key_equal(tk, order[k], tk, order[lp]):
-                vstate[v, 1] = k
+                vstate[v, 1] = t
+            elif eq_at[v] < lo and not key_equal(tk, order[k], tk, order[lp]):
+                eq_at[v] = k
                 eq_list = _push(eq_list, n_eq, v)
                 n_eq += 1
         if n_eq > 0:
             for q in range(n_eq):
                 v = eq_list[q]
                 w = weights[v]
-                now = vstate[v, 2]
-                before = vstate[v, 3]
+                now = vstate[v, 1]
+                before = prev[vstate[v, 0]]
                 if now != before:  # undo the leader
                     delta[now] -= w
                     if now > top:
                         top = now
                     if before >= 0:
                         delta[before] += w
-                    vstate[v, 2] = before
+                    vstate[v, 1] = before
                 if before == _EXCLUDED:
                     continue  # evidence only: excluded since an earlier epoch
                 if n_excl == excl.shape[0]:
@@ -224,20 +246,20 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
                     delta[before] -= w
                     if before > top:
                         top = before
-                vstate[v, 2] = _EXCLUDED
+                vstate[v, 1] = _EXCLUDED
                 total -= w
             # an equivocating validator's leader is not an orphan vote
             keep = orphans_before
             for q in range(orphans_before, n_orphans):
-                if vstate[vv[orphans[q]], 1] < lo:
+                if eq_at[vv[orphans[q]]] < lo:
                     orphans[keep] = orphans[q]
                     keep += 1
             n_orphans = keep
             rows = np.empty(16, np.int64)
             nr = 0
             for k in range(lo, hi):
-                if vstate[vv_sorted[k], 1] >= lo:
-                    rows = _push(rows, nr, order[k])
+                if eq_at[vv_sorted[k]] >= lo:
+                    rows = _push(rows, nr, np.int64(order[k]))
                     nr += 1
             found = evidence_rows(rows[:nr], vv, tk, ids)
             if n_evidence + found.shape[0] > evidence.shape[0]:
@@ -251,15 +273,22 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
                 evidence[n_evidence, 3] = found[q, 2]
                 n_evidence += 1
         # 1b. Iterate backwards: parent[x] < x, so every descendant of x has already pushed its
-        # delta into delta[x] when x is reached; one pass yields the subtree sums.
+        # delta into delta[x] when x is reached; one pass yields the subtree sums. The push to
+        # the usual parent x - 1 (a chain) stays in a register (`carry`) instead of a store and
+        # reload of delta[x - 1] on the critical path. Afterwards every delta is zero again.
+        carry = _ZERO  # what x + 1 pushed into x, when parent[x + 1] == x
         for x in range(top, 0, -1):
-            d = delta[x]
-            if d != _ZERO:
-                weight[x] += d
-                delta[parent[x]] += d
-                delta[x] = _ZERO
+            d = delta[x] + carry
+            delta[x] = _ZERO
+            weight[x] += d
+            p = parent[x]
+            if p == x - 1:
+                carry = d
+            else:
+                delta[p] += d
+                carry = _ZERO
         if top >= 0:
-            weight[0] += delta[0]
+            weight[0] += delta[0] + carry
             delta[0] = _ZERO
         # 1c. candidate(e); none while total(e) = 0
         if total == _ZERO:

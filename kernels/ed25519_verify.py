@@ -20,12 +20,11 @@ import numpy as np
 from numba import njit
 
 from kernels.edwards import (
-    BASE_NIELS_ODD, BASE_XY, ge_add_cached, ge_decompress_zip215, ge_dbl, ge_identity, ge_is_identity,
+    BASE_NIELS_ODD, ge_add_cached, ge_decompress_zip215, ge_dbl, ge_identity, ge_is_identity,
     ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_neg, ge_store, ge_sub, ge_sub_cached,
     ge_to_cached, niels_load,
 )
-from kernels.field25519 import fe_from_int_limbs
-from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build
+from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build, odd_multiples_build
 from kernels.msm import msm_pippenger, msm_straus, pippenger_window
 from kernels.scalar25519 import (
     sc_acc_mul, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
@@ -34,8 +33,8 @@ from kernels.scalar25519 import (
 from kernels.sha512 import sha512_ram_row
 
 __all__ = [
-    "decompress_rows", "build_combs", "prepare_rows", "verify_rows_single", "batch_verify_rows",
-    "batch_equation_holds", "verify_chunk", "B_POINT", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
+    "decompress_rows", "build_key_tables", "prepare_rows", "verify_rows_single", "batch_verify_rows",
+    "batch_equation_holds", "verify_chunk", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
     "SINGLE_MODE_SHARE", "PROBE_ROWS",
 ]
 
@@ -52,16 +51,6 @@ SINGLE_MODE_SHARE = 0.003
 PROBE_ROWS = 1024
 
 
-def _base_point_row():
-    p = 2**255 - 19
-    x, y = BASE_XY
-    row = np.zeros((1, 4, 5), dtype=np.uint64)
-    for j, v in enumerate((x, y, 1, x * y % p)):
-        row[0, j] = np.array(fe_from_int_limbs(v), dtype=np.uint64)
-    return row
-
-
-B_POINT = _base_point_row()
 
 
 @njit(cache=True, nogil=True)
@@ -77,10 +66,12 @@ def decompress_rows(encodings, points, ok):
 
 
 @njit(cache=True, nogil=True)
-def build_combs(points, combs):
-    """combs[i] = the fixed-base comb table of points[i] (extended, Z = 1)."""
+def build_key_tables(points, combs, odds):
+    """combs[i] / odds[i] = the comb and the odd-multiples table of points[i] (Z = 1)."""
     for i in range(points.shape[0]):
-        comb_table_build(ge_load(points, i), combs[i])
+        P = ge_load(points, i)
+        comb_table_build(P, combs[i])
+        odd_multiples_build(P, odds[i])
 
 
 @njit(cache=True, nogil=True)
@@ -148,11 +139,11 @@ def _row_equation_is_zero(R, A, S, k, naf_s, naf_k, a_table):
 
 
 @njit(cache=True, nogil=True)
-def verify_rows_single(rows, row_ok, key_index, key_points, key_comb, combs, r_points,
+def verify_rows_single(rows, row_ok, key_index, key_points, key_tab, combs, r_points,
                        k_scalars, s_scalars, out):
     """out[i] = the single ZIP-215 verdict for each i in rows (prepared rows only).
 
-    A key with a comb table (key_comb[key] >= 0, an index into combs) is checked as
+    A key with precomputed tables (key_tab[key] >= 0, an index into combs) is checked as
     [8]([S]B - [k]A - R) with two fixed-base combs (128 madds, no doubling chain);
     otherwise by the joint sliding window.
     """
@@ -169,8 +160,8 @@ def verify_rows_single(rows, row_ok, key_index, key_points, key_comb, combs, r_p
         k = (k_scalars[i, 0], k_scalars[i, 1], k_scalars[i, 2], k_scalars[i, 3])
         key = key_index[i]
         R = ge_load(r_points, i)
-        if key_comb[key] >= 0:
-            Q = ge_sub(comb_mul(BASE_COMB, S, digits), comb_mul(combs[key_comb[key]], k, digits))
+        if key_tab[key] >= 0:
+            Q = ge_sub(comb_mul(BASE_COMB, S, digits), comb_mul(combs[key_tab[key]], k, digits))
             out[i] = ge_is_identity(ge_mul_by_cofactor(ge_sub(Q, R)))
         else:
             out[i] = _row_equation_is_zero(R, ge_load(key_points, key), S, k, naf_s, naf_k,
@@ -178,17 +169,19 @@ def verify_rows_single(rows, row_ok, key_index, key_points, key_comb, combs, r_p
 
 
 @njit(cache=True, nogil=True)
-def batch_equation_sum(rows, z, key_index, key_points, r_points, k_scalars, s_scalars,
-                       key_acc, key_mark):
+def batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, k_scalars,
+                       s_scalars, key_acc, key_mark):
     """[8]( -(sum z_i S_i) B + sum z_i R_i + sum_keys c_key A_key ) over the given rows.
 
-    key_acc (n_keys, 8) must be zero and key_mark (n_keys,) all -1 on entry; both are
-    left that way on return.
+    Keys with precomputed tables (key_tab[key] >= 0, an index into odds) enter a Straus MSM
+    as tabled points. key_acc (n_keys, 8) must be zero and key_mark (n_keys,) all -1 on entry;
+    both are left that way on return.
     """
     n = rows.shape[0]
     acc_s = np.zeros(8, dtype=np.uint64)
     used = np.empty(n, dtype=np.int64)
     n_used = 0
+    n_tabled = 0
     short_points = np.empty((n, 4, 5), dtype=np.uint64)
     short_scalars = np.zeros((n, 4), dtype=np.uint64)
     for t in range(n):
@@ -201,6 +194,8 @@ def batch_equation_sum(rows, z, key_index, key_points, r_points, k_scalars, s_sc
             key_mark[key] = n_used
             used[n_used] = key
             n_used += 1
+            if key_tab[key] >= 0:
+                n_tabled += 1
         sc_acc_mul(key_acc[key],
                    (k_scalars[i, 0], k_scalars[i, 1], k_scalars[i, 2], k_scalars[i, 3]), zi)
         for j in range(4):
@@ -208,37 +203,60 @@ def batch_equation_sum(rows, z, key_index, key_points, r_points, k_scalars, s_sc
                 short_points[t, j, q] = r_points[i, j, q]
         short_scalars[t, 0] = zi[0]
         short_scalars[t, 1] = zi[1]
-    long_points = np.empty((n_used + 1, 4, 5), dtype=np.uint64)
-    long_scalars = np.empty((n_used + 1, 4), dtype=np.uint64)
-    long_points[0] = B_POINT[0]
-    sc_store(long_scalars, 0, sc_neg(sc_reduce_wide(acc_s)))
+    base_scalar = np.empty(4, dtype=np.uint64)
+    neg = sc_neg(sc_reduce_wide(acc_s))
+    for j in range(4):
+        base_scalar[j] = neg[j]
+    # Tables pay off in Straus (they replace building a table and ~14 of ~42 additions per
+    # key); in Pippenger a key costs ~254/c madds either way, and scanning every tabled NAF
+    # at every bit costs more than it saves. So tables are used only when Straus runs.
+    use_straus = n + n_used - n_tabled <= STRAUS_MAX_TERMS
+    if not use_straus:
+        n_tabled = 0
+    n_long = n_used - n_tabled
+    long_points = np.empty((n_long, 4, 5), dtype=np.uint64)
+    long_scalars = np.empty((n_long, 4), dtype=np.uint64)
+    tab_ids = np.empty(n_tabled, dtype=np.int64)
+    tab_scalars = np.empty((n_tabled, 4), dtype=np.uint64)
+    n_long = 0
+    n_tabled = 0
     for u in range(n_used):
         key = used[u]
-        long_points[u + 1] = key_points[key]
-        sc_store(long_scalars, u + 1, sc_reduce_wide(key_acc[key]))
+        c_key = sc_reduce_wide(key_acc[key])
+        if use_straus and key_tab[key] >= 0:
+            tab_ids[n_tabled] = key_tab[key]
+            sc_store(tab_scalars, n_tabled, c_key)
+            n_tabled += 1
+        else:
+            long_points[n_long] = key_points[key]
+            sc_store(long_scalars, n_long, c_key)
+            n_long += 1
         key_acc[key, :] = 0
         key_mark[key] = -1
-    if n + n_used + 1 <= STRAUS_MAX_TERMS:
-        Q = msm_straus(short_points, short_scalars, long_points, long_scalars)
+    if use_straus:
+        Q = msm_straus(short_points, short_scalars, long_points, long_scalars, base_scalar,
+                       odds, tab_ids, tab_scalars)
     else:
-        c = pippenger_window(n, n_used + 1)
-        Q = msm_pippenger(short_points, short_scalars, long_points, long_scalars, c)
+        c = pippenger_window(n, n_long)
+        Q = msm_pippenger(short_points, short_scalars, long_points, long_scalars, base_scalar,
+                          odds, tab_ids, tab_scalars, c)
     return ge_mul_by_cofactor(Q)
 
 
 @njit(cache=True, nogil=True)
-def batch_equation_holds(rows, z, key_index, key_points, r_points, k_scalars, s_scalars):
+def batch_equation_holds(rows, z, key_index, key_points, key_tab, odds, r_points, k_scalars,
+                         s_scalars):
     """Whether the batch equation holds over the given (prepared, well-formed) rows."""
     n_keys = key_points.shape[0]
     key_acc = np.zeros((n_keys, 8), dtype=np.uint64)
     key_mark = np.full(n_keys, -1, dtype=np.int64)
-    Q = batch_equation_sum(rows, z, key_index, key_points, r_points, k_scalars, s_scalars,
-                           key_acc, key_mark)
+    Q = batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, k_scalars,
+                           s_scalars, key_acc, key_mark)
     return ge_is_identity(Q)
 
 
 @njit(cache=True, nogil=True)
-def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_comb, combs, r_points,
+def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs, odds, r_points,
                       k_scalars, s_scalars, out):
     """out[i] for each i in rows: batch check, then bisection to pin down invalid rows.
 
@@ -257,8 +275,9 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_comb, combs, r
     stack_sum = np.empty((cap, 4, 5), dtype=np.uint64)
     stack_lo[0] = 0
     stack_hi[0] = m
-    ge_store(stack_sum, 0, batch_equation_sum(rows, z, key_index, key_points, r_points,
-                                              k_scalars, s_scalars, key_acc, key_mark))
+    ge_store(stack_sum, 0, batch_equation_sum(rows, z, key_index, key_points, key_tab, odds,
+                                              r_points, k_scalars, s_scalars, key_acc,
+                                              key_mark))
     n_msm = 1
     top = 1
     while top > 0:
@@ -271,12 +290,12 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_comb, combs, r
                 out[rows[t]] = True
             continue
         if hi - lo <= SINGLE_CHECK_ROWS:
-            verify_rows_single(rows[lo:hi], row_ok, key_index, key_points, key_comb, combs,
+            verify_rows_single(rows[lo:hi], row_ok, key_index, key_points, key_tab, combs,
                                r_points, k_scalars, s_scalars, out)
             continue
         mid = (lo + hi) // 2
-        left = batch_equation_sum(rows[lo:mid], z, key_index, key_points, r_points, k_scalars,
-                                  s_scalars, key_acc, key_mark)
+        left = batch_equation_sum(rows[lo:mid], z, key_index, key_points, key_tab, odds,
+                                  r_points, k_scalars, s_scalars, key_acc, key_mark)
         n_msm += 1
         stack_lo[top] = lo
         stack_hi[top] = mid
@@ -290,7 +309,7 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_comb, combs, r
 
 @njit(cache=True, nogil=True)
 def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points, key_ok,
-                 key_comb, combs, z, use_batch, max_batch, out):
+                 key_tab, combs, odds, z, use_batch, max_batch, out):
     """Verdicts for a chunk of rows into out; the whole pipeline for one thread.
 
     row_ok (in/out): False for rows already known malformed. With use_batch False every
@@ -311,7 +330,7 @@ def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points
     out[:] = False
     good = np.flatnonzero(row_ok)
     if not use_batch or good.shape[0] < 2:
-        verify_rows_single(good, row_ok, key_index, key_points, key_comb, combs, r_points,
+        verify_rows_single(good, row_ok, key_index, key_points, key_tab, combs, r_points,
                            k_scalars, s_scalars, out)
         return 0
     n_msm = 0
@@ -321,10 +340,10 @@ def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points
     while start < good.shape[0]:
         rows = good[start:start + size]
         if single_mode:
-            verify_rows_single(rows, row_ok, key_index, key_points, key_comb, combs, r_points,
+            verify_rows_single(rows, row_ok, key_index, key_points, key_tab, combs, r_points,
                                k_scalars, s_scalars, out)
         else:
-            n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, key_comb, combs,
+            n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs, odds,
                                        r_points, k_scalars, s_scalars, out)
         n_bad = 0
         for t in range(rows.shape[0]):

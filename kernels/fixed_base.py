@@ -1,4 +1,9 @@
-"""Fixed-base scalar multiplication by a precomputed comb (ref10 `ge_scalarmult_base`).
+"""Precomputed tables for points used again and again: B and the cached validator keys.
+
+Two tables per point. The comb serves single verification; the odd multiples (see
+`odd_multiples_build`) serve batch verification.
+
+Fixed-base scalar multiplication by a precomputed comb (ref10 `ge_scalarmult_base`):
 
 For a point P the table holds T[i][j] = (j+1) * 256^i * P in affine Niels form, for
 i in 0..31 and j in 0..7 (256 points, 30 KiB). A scalar s < 2^255 is written in signed
@@ -18,41 +23,38 @@ import numpy as np
 from numba import njit
 
 from kernels.edwards import (
-    BASE_XY, affine_add_int, ge_add_cached, ge_dbl_n, ge_identity, ge_madd, ge_msub,
+    BASE_XY, affine_add_int, ge_add_cached, ge_dbl, ge_dbl_n, ge_identity, ge_madd, ge_msub,
     ge_to_cached, niels_rows_int,
 )
 from kernels.field25519 import (
     FE_D2, fe_add, fe_carry, fe_invert, fe_mul, fe_one, fe_sub,
 )
 
-__all__ = ["comb_table_build", "comb_mul", "comb_digits", "BASE_COMB"]
+__all__ = ["comb_table_build", "comb_mul", "comb_digits", "odd_multiples_build", "BASE_COMB",
+           "ODD_MULTIPLES", "ODD_MAX_DIGIT"]
 
 COMB_ROWS = 32
 COMB_COLS = 8
+# Width-8 sliding-window tables: P, 3P, ..., 127P.
+ODD_MULTIPLES = 64
+ODD_MAX_DIGIT = 2 * ODD_MULTIPLES - 1
 
 
 @njit(cache=True, nogil=True)
-def comb_table_build(P, table):
-    """Fill table (32, 8, 3, 5) with (j+1) * 256^i * P in affine Niels form."""
-    n = COMB_ROWS * COMB_COLS
-    xs = np.empty((n, 5), dtype=np.uint64)
-    ys = np.empty((n, 5), dtype=np.uint64)
-    zs = np.empty((n, 5), dtype=np.uint64)
-    base = P
-    for i in range(COMB_ROWS):
-        step = ge_to_cached(base)
-        acc = base
-        for j in range(COMB_COLS):
-            if j > 0:
-                acc = ge_add_cached(acc, step)
-            t = i * COMB_COLS + j
-            for k in range(5):
-                xs[t, k] = acc[0][k]
-                ys[t, k] = acc[1][k]
-                zs[t, k] = acc[2][k]
-        if i + 1 < COMB_ROWS:
-            base = ge_dbl_n(base, 8)
-    # Montgomery's trick: prefix products, one inversion, then walk back.
+def _store_xyz(xs, ys, zs, t, P):
+    for k in range(5):
+        xs[t, k] = P[0][k]
+        ys[t, k] = P[1][k]
+        zs[t, k] = P[2][k]
+
+
+@njit(cache=True, nogil=True)
+def _to_affine_niels(xs, ys, zs, out):
+    """out[t] = affine Niels form of (xs[t] : ys[t] : zs[t]), with one field inversion.
+
+    Montgomery's trick: prefix products of the Z's, one inversion, then walk back.
+    """
+    n = xs.shape[0]
     prefix = np.empty((n, 5), dtype=np.uint64)
     run = fe_one()
     for t in range(n):
@@ -70,12 +72,48 @@ def comb_table_build(P, table):
         ypx = fe_carry(fe_add(y, x))
         ymx = fe_sub(y, x)
         t2d = fe_mul(fe_mul(x, y), FE_D2)
-        i = t // COMB_COLS
-        j = t % COMB_COLS
         for k in range(5):
-            table[i, j, 0, k] = ypx[k]
-            table[i, j, 1, k] = ymx[k]
-            table[i, j, 2, k] = t2d[k]
+            out[t, 0, k] = ypx[k]
+            out[t, 1, k] = ymx[k]
+            out[t, 2, k] = t2d[k]
+
+
+@njit(cache=True, nogil=True)
+def comb_table_build(P, table):
+    """Fill table (32, 8, 3, 5) with (j+1) * 256^i * P in affine Niels form."""
+    n = COMB_ROWS * COMB_COLS
+    xs = np.empty((n, 5), dtype=np.uint64)
+    ys = np.empty((n, 5), dtype=np.uint64)
+    zs = np.empty((n, 5), dtype=np.uint64)
+    base = P
+    for i in range(COMB_ROWS):
+        step = ge_to_cached(base)
+        acc = base
+        for j in range(COMB_COLS):
+            if j > 0:
+                acc = ge_add_cached(acc, step)
+            _store_xyz(xs, ys, zs, i * COMB_COLS + j, acc)
+        if i + 1 < COMB_ROWS:
+            base = ge_dbl_n(base, 8)
+    _to_affine_niels(xs, ys, zs, table.reshape((n, 3, 5)))
+
+
+@njit(cache=True, nogil=True)
+def odd_multiples_build(P, table):
+    """Fill table (ODD_MULTIPLES, 3, 5) with P, 3P, 5P, ..., 127P in affine Niels form:
+    the width-8 sliding-window table a cached key brings to a batch's multi-scalar
+    multiplication (digits |d| <= 127, one nonzero in ~9 bits, madds, no table to build)."""
+    n = table.shape[0]
+    xs = np.empty((n, 5), dtype=np.uint64)
+    ys = np.empty((n, 5), dtype=np.uint64)
+    zs = np.empty((n, 5), dtype=np.uint64)
+    step = ge_to_cached(ge_dbl(P))
+    acc = P
+    for t in range(n):
+        if t > 0:
+            acc = ge_add_cached(acc, step)
+        _store_xyz(xs, ys, zs, t, acc)
+    _to_affine_niels(xs, ys, zs, table)
 
 
 @njit(cache=True, nogil=True)

@@ -1,9 +1,13 @@
-"""Multi-scalar multiplication: Q = sum s_i P_i over two groups of points.
+"""Multi-scalar multiplication: Q = sum s_i P_i over four groups of points.
 
-Batch verification needs sum z_i R_i (128-bit z_i: the "short" group) plus sum c_j A_j and
-c_B B (253-bit scalars: the "long" group). Both algorithms below take the groups apart so
-that short scalars pay only for the windows their bits occupy. Input points are extended
-points with Z = 1 (freshly decompressed or from the key cache), uint64[n, 4, 5].
+Batch verification needs sum z_i R_i (128-bit z_i: the "short" group), sum c_j A_j over the
+keys (253-bit scalars) and c_B B. Keys come in two kinds: "tabled" ones, which the key cache
+saw before and holds odd multiples 1..127 of (kernels.fixed_base.odd_multiples_build), and
+"long" ones without a table. B always has its table (BASE_NIELS_ODD). Tabled points add the
+digits of a width-8 NAF along the shared doubling chain (~253/9 madds each, no table to
+build); the other groups go through Straus or Pippenger below, and short scalars pay only for
+the windows their bits occupy. Generic input points are extended points with Z = 1 (freshly
+decompressed or from the key cache), uint64[n, 4, 5].
 
 Straus (interleaved sliding windows; Straus 1964, as in curve25519-dalek `straus.rs`):
   1. per point, the table P, 3P, 5P, ..., 15P in cached form        (8 adds per point)
@@ -24,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from kernels.edwards import (
-    ge_add, ge_add_cached, ge_dbl, ge_dbl_n, ge_identity, ge_load, ge_madd, ge_msub,
+    BASE_NIELS_ODD, ge_add, ge_add_cached, ge_dbl, ge_identity, ge_load, ge_madd, ge_msub,
     ge_store, ge_sub_cached, ge_to_cached, niels_load,
 )
 from kernels.field25519 import FE_D2, fe_add, fe_carry, fe_mul, fe_sub
@@ -36,6 +40,8 @@ SHORT_BITS = 128
 LONG_BITS = 253
 _STRAUS_MAX_DIGIT = 15
 _STRAUS_TABLE = 8
+# Width of the precomputed tables of B and of cached keys: odd multiples up to 127P.
+TABLE_MAX_DIGIT = 127
 
 
 @njit(cache=True, nogil=True)
@@ -85,25 +91,70 @@ def _straus_tables(points, tables, offset):
 
 
 @njit(cache=True, nogil=True)
-def msm_straus(short_points, short_scalars, long_points, long_scalars):
-    """sum short_scalars[i] * short_points[i] + sum long_scalars[j] * long_points[j].
+def _add_niels_digit(Q, table, d):
+    """Q + d*P for a nonzero odd digit d, from P's table of odd multiples (affine Niels)."""
+    if d > 0:
+        return ge_madd(Q, niels_load(table, d >> 1))
+    return ge_msub(Q, niels_load(table, (-d) >> 1))
 
-    Scalars are uint64[n, 4] limb rows (short ones < 2^128, long ones < 2^253).
+
+@njit(cache=True, nogil=True)
+def _add_tabled_bit(Q, bit, base_naf, tab_naf, tables, tab_ids):
+    """Add the digits at `bit` of B and of every tabled point (width-8 NAFs, madds)."""
+    d = base_naf[bit]
+    if d != 0:
+        Q = _add_niels_digit(Q, BASE_NIELS_ODD, d)
+    for t in range(tab_ids.shape[0]):
+        d = tab_naf[t, bit]
+        if d != 0:
+            Q = _add_niels_digit(Q, tables[tab_ids[t]], d)
+    return Q
+
+
+@njit(cache=True, nogil=True)
+def _tabled_nafs(base_scalar, tab_scalars):
+    """Width-8 NAFs of B's scalar and of each tabled point's scalar; and the top nonzero bit."""
+    base_naf = np.empty(256, dtype=np.int8)
+    sc_wnaf((base_scalar[0], base_scalar[1], base_scalar[2], base_scalar[3]), TABLE_MAX_DIGIT,
+            base_naf)
+    tab_naf = np.empty((tab_scalars.shape[0], 256), dtype=np.int8)
+    for t in range(tab_scalars.shape[0]):
+        s = tab_scalars[t]
+        sc_wnaf((s[0], s[1], s[2], s[3]), TABLE_MAX_DIGIT, tab_naf[t])
+    top = _top_bit(base_naf, -1)
+    for t in range(tab_scalars.shape[0]):
+        top = _top_bit(tab_naf[t], top)
+    return base_naf, tab_naf, top
+
+
+@njit(cache=True, nogil=True)
+def _top_bit(naf, top):
+    for b in range(255, top, -1):
+        if naf[b] != 0:
+            return b
+    return top
+
+
+@njit(cache=True, nogil=True)
+def msm_straus(short_points, short_scalars, long_points, long_scalars, base_scalar, tables,
+               tab_ids, tab_scalars):
+    """sum short_scalars[i] * short_points[i] + sum long_scalars[j] * long_points[j]
+       + base_scalar * B + sum tab_scalars[t] * P_t, where P_t's odd multiples are
+       tables[tab_ids[t]] (see kernels.fixed_base.odd_multiples_build).
+
+    Scalars are uint64[4] limb rows (short ones < 2^128, the others < 2^253).
     """
     ns = short_points.shape[0]
     n = ns + long_points.shape[0]
-    tables = np.empty((n, _STRAUS_TABLE, 4, 5), dtype=np.uint64)
-    _straus_tables(short_points, tables, 0)
-    _straus_tables(long_points, tables, ns)
+    point_tables = np.empty((n, _STRAUS_TABLE, 4, 5), dtype=np.uint64)
+    _straus_tables(short_points, point_tables, 0)
+    _straus_tables(long_points, point_tables, ns)
     naf = np.empty((n, 256), dtype=np.int8)
-    top = -1
+    base_naf, tab_naf, top = _tabled_nafs(base_scalar, tab_scalars)
     for i in range(n):
         row = short_scalars[i] if i < ns else long_scalars[i - ns]
         sc_wnaf((row[0], row[1], row[2], row[3]), _STRAUS_MAX_DIGIT, naf[i])
-        for b in range(255, top, -1):
-            if naf[i, b] != 0:
-                top = b
-                break
+        top = _top_bit(naf[i], top)
     Q = ge_identity()
     for b in range(top, -1, -1):
         if b != top:
@@ -111,9 +162,10 @@ def msm_straus(short_points, short_scalars, long_points, long_scalars):
         for i in range(n):
             d = naf[i, b]
             if d > 0:
-                Q = ge_add_cached(Q, _cached_at(tables, i, d >> 1))
+                Q = ge_add_cached(Q, _cached_at(point_tables, i, d >> 1))
             elif d < 0:
-                Q = ge_sub_cached(Q, _cached_at(tables, i, (-d) >> 1))
+                Q = ge_sub_cached(Q, _cached_at(point_tables, i, (-d) >> 1))
+        Q = _add_tabled_bit(Q, b, base_naf, tab_naf, tables, tab_ids)
     return Q
 
 
@@ -146,8 +198,10 @@ def _bucket_add(buckets, d, niels, i):
 
 
 @njit(cache=True, nogil=True)
-def msm_pippenger(short_points, short_scalars, long_points, long_scalars, c):
-    """Same result as `msm_straus`, by the bucket method with window width c."""
+def msm_pippenger(short_points, short_scalars, long_points, long_scalars, base_scalar, tables,
+                  tab_ids, tab_scalars, c):
+    """Same result as `msm_straus`: buckets (window c) for the short and long groups, while
+    B and the tabled points add their width-8 NAF digits along the same doubling chain."""
     ns = short_points.shape[0]
     nl = long_points.shape[0]
     w_short = (SHORT_BITS + 1 + c - 1) // c
@@ -164,14 +218,25 @@ def msm_pippenger(short_points, short_scalars, long_points, long_scalars, c):
     for i in range(nl):
         s = long_scalars[i]
         sc_signed_digits((s[0], s[1], s[2], s[3]), c, w_long, long_digits, i)
+    base_naf, tab_naf, _ = _tabled_nafs(base_scalar, tab_scalars)
 
     n_buckets = 1 << (c - 1)
     buckets = np.empty((n_buckets, 4, 5), dtype=np.uint64)
     identity = ge_identity()
     Q = identity
-    for w in range(w_long - 1, -1, -1):
-        if w != w_long - 1:
-            Q = ge_dbl_n(Q, c)
+    # Horner over bits from the top: Q = 2Q + (tabled digits at this bit) + (the window sum
+    # when this bit starts a window). The top window may reach past bit 255.
+    top_bit = max(w_long * c, 256) - 1
+    for bit in range(top_bit, -1, -1):
+        if bit != top_bit:
+            Q = ge_dbl(Q)
+        if bit < 256:
+            Q = _add_tabled_bit(Q, bit, base_naf, tab_naf, tables, tab_ids)
+        if bit % c != 0:
+            continue
+        w = bit // c
+        if w >= w_long:
+            continue
         for b in range(n_buckets):
             ge_store(buckets, b, identity)
         for i in range(nl):

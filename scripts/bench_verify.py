@@ -65,8 +65,8 @@ def profile(column: int) -> None:
     pks = cols.pks
     distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True,
                                             return_counts=True)
-    points, ok, comb, combs = verify_numba.KEY_CACHE.lookup(distinct.view(np.uint8).reshape(-1, 32),
-                                                             counts)
+    points, ok, tab, combs, odds = verify_numba.KEY_CACHE.lookup(
+        distinct.view(np.uint8).reshape(-1, 32), counts)
     key_index = key_index.astype(np.int64).ravel()
     r = np.empty((n, 4, 5), np.uint64)
     k = np.empty((n, 4), np.uint64)
@@ -82,7 +82,7 @@ def profile(column: int) -> None:
         "prepare (S check, decompress, hash, mod L)": lambda: prepare_rows(
             cols.msg_data, cols.msg_offsets, cols.sigs, pks, cols.well_formed.copy(), key_index, ok, r, k, s),
         "batch equation (scalars + MSM + [8])": lambda: batch_verify_rows(
-            rows, z, np.ones(n, bool), key_index, points, comb, combs, r, k, s, out),
+            rows, z, np.ones(n, bool), key_index, points, tab, combs, odds, r, k, s, out),
     }
     print(f"profile: column of {n} signatures from 1000 cached keys, 1 thread")
     for name, step in steps.items():
@@ -116,8 +116,11 @@ def msm_crossover() -> None:
                                     for _ in range(n + 1))], np.uint64)
         long_pts = np.concatenate([pts[:1], pts])
         c = pippenger_window(n, n + 1)
-        st = min(_timed(lambda: msm_straus(pts, short, long_pts, long_)) for _ in range(5))
-        pp = min(_timed(lambda: msm_pippenger(pts, short, long_pts, long_, c)) for _ in range(5))
+        none = (np.zeros(4, np.uint64), np.empty((0, 64, 3, 5), np.uint64),
+                np.empty(0, np.int64), np.empty((0, 4), np.uint64))
+        st = min(_timed(lambda: msm_straus(pts, short, long_pts, long_, *none)) for _ in range(5))
+        pp = min(_timed(lambda: msm_pippenger(pts, short, long_pts, long_, *none, c))
+                 for _ in range(5))
         print(f"{n:5d} {2 * n + 1:6d} {st * 1e3:10.3f} {pp * 1e3:13.3f}")
 
 

@@ -26,6 +26,7 @@ from kernels.field25519 import (
     fe_add, fe_canonical, fe_carry, fe_eq, fe_frombytes_zip215, fe_invert, fe_is_negative,
     fe_is_zero, fe_mul, fe_mul_small, fe_neg, fe_pow22523, fe_sq, fe_sq_n, fe_sub, fe_tobytes,
 )
+from kernels.fixed_base import odd_multiples_build
 from kernels.msm import msm_pippenger, msm_straus
 from kernels.scalar25519 import (
     sc_acc_mul, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
@@ -392,13 +393,20 @@ def ge_tobytes_rows(a, out):
 
 
 @njit(cache=True)
-def msm_straus_arr(sp, ss, lp, ls, out):
-    _pt_put(out, 0, msm_straus(sp, ss, lp, ls))
+def msm_straus_arr(sp, ss, lp, ls, base, tables, tab_ids, tab_sc, out):
+    _pt_put(out, 0, msm_straus(sp, ss, lp, ls, base, tables, tab_ids, tab_sc))
 
 
 @njit(cache=True)
-def msm_pippenger_arr(sp, ss, lp, ls, c, out):
-    _pt_put(out, 0, msm_pippenger(sp, ss, lp, ls, c))
+def msm_pippenger_arr(sp, ss, lp, ls, base, tables, tab_ids, tab_sc, c, out):
+    _pt_put(out, 0, msm_pippenger(sp, ss, lp, ls, base, tables, tab_ids, tab_sc, c))
+
+
+@njit(cache=True)
+def odd_multiples_rows(points, out):
+    """out[i] = odd multiples 1..127 of points[i] (affine Niels), kernels.fixed_base."""
+    for i in range(points.shape[0]):
+        odd_multiples_build(_pt(points, i), out[i])
 
 
 # ---- int128 ----------------------------------------------------------------------------------

@@ -14,11 +14,10 @@
   batch and logarithmic for one bad row.
 - verify_chunk on a slice with absolute message offsets (as the engine calls it), and on a
   long column whose share of invalid rows changes along the way (adaptive batching).
-Where the tree has per-key fixed-base comb tables (key_comb / combs arguments), the single
-and batch paths run with no key, every key and every other key having a comb table.
+The single and batch paths run with no key, every key and every other key having
+precomputed tables (a comb for single checks, odd multiples for Straus MSMs).
 """
 
-import inspect
 import math
 import random
 
@@ -31,13 +30,12 @@ import ref_ed25519 as ref
 from ed25519_cases import adversarial_cases
 from kernels.ed25519_verify import (
     SINGLE_CHECK_ROWS, STRAUS_MAX_TERMS, batch_equation_holds, batch_verify_rows,
-    decompress_rows, prepare_rows, verify_chunk, verify_rows_single,
+    build_key_tables, decompress_rows, prepare_rows, verify_chunk, verify_rows_single,
 )
 
 L = ref.L
-# The tree may or may not have per-key fixed-base comb tables (key_comb, combs arguments).
-HAS_COMBS = "key_comb" in inspect.signature(verify_chunk.py_func).parameters
-COMB_MODES = ["none", "all", "half"] if HAS_COMBS else ["none"]
+# Which keys get precomputed tables (comb + odd multiples): none, every key, every other key.
+COMB_MODES = ["none", "all", "half"]
 
 
 # ---- building kernel inputs -----------------------------------------------------------------
@@ -72,17 +70,16 @@ class Batch:
         self.key_points = np.zeros((enc.shape[0], 4, 5), dtype=np.uint64)
         self.key_ok = np.zeros(enc.shape[0], dtype=np.bool_)
         decompress_rows(enc, self.key_points, self.key_ok)
-        # fixed-base comb tables for no key, every key, or every other key
+        # precomputed key tables for no key, every key, or every other key
         n_keys = enc.shape[0]
-        self.key_comb = np.full(n_keys, -1, dtype=np.int64)
-        with_comb = {"none": [], "all": list(range(n_keys)),
-                     "half": list(range(0, n_keys, 2))}[combs]
-        self.combs = np.zeros((max(1, len(with_comb)), 32, 8, 3, 5), dtype=np.uint64)
-        if with_comb:
-            from kernels.ed25519_verify import build_combs
-
-            build_combs(self.key_points[with_comb], self.combs)
-            self.key_comb[with_comb] = np.arange(len(with_comb))
+        self.key_tab = np.full(n_keys, -1, dtype=np.int64)
+        with_tab = {"none": [], "all": list(range(n_keys)),
+                    "half": list(range(0, n_keys, 2))}[combs]
+        self.combs = np.zeros((max(1, len(with_tab)), 32, 8, 3, 5), dtype=np.uint64)
+        self.odds = np.zeros((max(1, len(with_tab)), 64, 3, 5), dtype=np.uint64)
+        if with_tab:
+            build_key_tables(self.key_points[with_tab], self.combs, self.odds)
+            self.key_tab[with_tab] = np.arange(len(with_tab))
         r = random.Random(seed)
         if z_values is None:
             z_values = [r.getrandbits(128) for _ in range(n)]
@@ -106,30 +103,27 @@ class Batch:
     def equation_holds(self, rows=None):
         rows = self.good_rows() if rows is None else rows
         return bool(batch_equation_holds(rows, self.z, self.key_index, self.key_points,
-                                         self.r_points, self.k_scalars, self.s_scalars))
+                                         self.key_tab, self.odds, self.r_points,
+                                         self.k_scalars, self.s_scalars))
 
     def batch_verify(self, rows, out):
         return int(batch_verify_rows(rows, self.z, self.row_ok, self.key_index,
-                                     self.key_points, *self._comb_args(), self.r_points,
-                                     self.k_scalars, self.s_scalars, out))
-
-    def _comb_args(self):
-        return (self.key_comb, self.combs) if HAS_COMBS else ()
+                                     self.key_points, self.key_tab, self.combs, self.odds,
+                                     self.r_points, self.k_scalars, self.s_scalars, out))
 
     def single(self, rows=None):
         rows = self.good_rows() if rows is None else rows
         out = np.zeros(self.n, dtype=np.bool_)
-        verify_rows_single(rows, self.row_ok, self.key_index, self.key_points,
-                           *self._comb_args(), self.r_points, self.k_scalars, self.s_scalars,
-                           out)
+        verify_rows_single(rows, self.row_ok, self.key_index, self.key_points, self.key_tab,
+                           self.combs, self.r_points, self.k_scalars, self.s_scalars, out)
         return out
 
     def chunk(self, use_batch, max_batch):
         row_ok = self.well_formed.copy()
         out = np.ones(self.n, dtype=np.bool_)  # verify_chunk must overwrite every row
         n_msm = verify_chunk(self.msg_data, self.msg_offsets, self.sigs, self.pks, row_ok,
-                             self.key_index, self.key_points, self.key_ok, *self._comb_args(),
-                             self.z, use_batch, max_batch, out)
+                             self.key_index, self.key_points, self.key_ok, self.key_tab,
+                             self.combs, self.odds, self.z, use_batch, max_batch, out)
         return out, int(n_msm)
 
 
@@ -397,7 +391,8 @@ def test_verify_chunk_on_a_slice_with_absolute_offsets(pool):
         row_ok = b.well_formed[lo:hi].copy()
         out = np.ones(hi - lo, dtype=np.bool_)
         verify_chunk(b.msg_data, b.msg_offsets[lo:hi + 1], b.sigs[lo:hi], b.pks[lo:hi], row_ok,
-                     b.key_index[lo:hi], b.key_points, b.key_ok, *b._comb_args(), b.z[lo:hi],
+                     b.key_index[lo:hi], b.key_points, b.key_ok, b.key_tab, b.combs, b.odds,
+                     b.z[lo:hi],
                      use_batch, 8192, out)
         assert out.tolist() == [i not in bad for i in range(lo, hi)], use_batch
 

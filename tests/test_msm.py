@@ -36,9 +36,11 @@ def _points(n, r, torsion_every=3):
     return out
 
 
-def _expected(short_pts, short_sc, long_pts, long_sc):
+def _expected(short_pts, short_sc, long_pts, long_sc, base_sc=0, tab_pts=(), tab_sc=()):
     acc = ref.IDENTITY
-    for pt, s in list(zip(short_pts, short_sc)) + list(zip(long_pts, long_sc)):
+    terms = list(zip(short_pts, short_sc)) + list(zip(long_pts, long_sc)) + list(zip(tab_pts, tab_sc))
+    terms.append((ref.B, base_sc))
+    for pt, s in terms:
         acc = ref.point_add(acc, ref.scalar_mult(s, pt))
     return acc
 
@@ -51,6 +53,20 @@ def _arrays(short_pts, short_sc, long_pts, long_sc):
     return sp, ss, lp, ls
 
 
+def _tabled(base_sc, tab_pts, tab_sc):
+    """(base scalar, tables, ids, scalars): tables in shuffled slots, as the key cache has them."""
+    base = H.scalar_array([base_sc])[0]
+    n = len(tab_pts)
+    tables = np.zeros((n + 2, 64, 3, 5), dtype=np.uint64)
+    ids = np.arange(n, dtype=np.int64)[::-1] + 1
+    if n:
+        built = np.zeros((n, 64, 3, 5), dtype=np.uint64)
+        H.odd_multiples_rows(H.point_array(list(tab_pts)), built)
+        tables[ids] = built
+    sc = H.scalar_array(list(tab_sc)) if n else np.zeros((0, 4), dtype=np.uint64)
+    return base, tables, np.ascontiguousarray(ids), sc
+
+
 def _check(out, want, what):
     enc = np.zeros((1, 32), dtype=np.uint8)
     H.ge_tobytes_rows(out, enc)
@@ -60,17 +76,32 @@ def _check(out, want, what):
     assert (X * Y - Z * T) % P == 0, f"{what}: XY != ZT"
 
 
-def _run_all(short_pts, short_sc, long_pts, long_sc, cs=PIPPENGER_CS, what=""):
-    want = _expected(short_pts, short_sc, long_pts, long_sc)
+def _run_all(short_pts, short_sc, long_pts, long_sc, cs=PIPPENGER_CS, what="", base_sc=0,
+             tab_pts=(), tab_sc=()):
+    want = _expected(short_pts, short_sc, long_pts, long_sc, base_sc, tab_pts, tab_sc)
     sp, ss, lp, ls = _arrays(short_pts, short_sc, long_pts, long_sc)
+    tabled = _tabled(base_sc, tab_pts, tab_sc)
     out = np.zeros((1, 4, 5), dtype=np.uint64)
-    H.msm_straus_arr(sp, ss, lp, ls, out)
+    H.msm_straus_arr(sp, ss, lp, ls, *tabled, out)
     _check(out, want, f"msm_straus {what}")
     for c in cs:
         out = np.zeros((1, 4, 5), dtype=np.uint64)
-        H.msm_pippenger_arr(sp, ss, lp, ls, c, out)
+        H.msm_pippenger_arr(sp, ss, lp, ls, *tabled, c, out)
         _check(out, want, f"msm_pippenger(c={c}) {what}")
     return want
+
+
+def test_base_and_tabled_points():
+    """B's scalar and precomputed-table points join the same doubling chain as the rest."""
+    r = random.Random(21)
+    sp, lp, tp = _points(5, r), _points(4, r), _points(6, r)
+    tp[0] = ref.point_add(tp[0], ref.SMALL_ORDER_POINTS[3])  # a torsion component
+    _run_all(sp, [r.getrandbits(128) for _ in sp], lp, [r.randrange(L) for _ in lp],
+             what="with B and tabled", base_sc=r.randrange(L), tab_pts=tp,
+             tab_sc=[r.randrange(L) for _ in tp])
+    # only B and tabled points; edge scalars (0, 1, L-1, 2^253-1)
+    _run_all([], [], [], [], what="tabled only", base_sc=L - 1, tab_pts=tp[:4],
+             tab_sc=[0, 1, L - 1, 2**253 - 1])
 
 
 def test_random_short_and_long_scalars():

@@ -1,0 +1,210 @@
+"""In-process runner for batch jobs submitted over HTTP (``POST /api/v1/jobs``).
+
+One worker thread runs :func:`engine.job.run_job` for one job at a time (a job already uses all
+BIZRA_THREADS for verification; two at once would only share the cores and double the memory).
+Submissions wait in a bounded FIFO queue; a full queue is refused (the service answers 429)
+rather than buffered without limit. Job records are kept in memory, the last ``keep`` finished
+ones only, so a long-running node does not grow without bound.
+
+Paths: a job reads a dataset directory *inside* the service's data directory (``data``:
+a relative path, default the data directory itself) and always writes to
+``<jobs dir>/<job id>/``; a request can never name an absolute path or leave those
+directories with ``..``.
+
+States: ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` (``error`` holds the one-line
+reason, as the CLI would print it). ``progress`` is run_job's ``(rows_done, rows_total)``.
+
+Example::
+
+    runner = JobRunner(data_root=Path("data"), jobs_root=Path("data/jobs"))
+    job = runner.submit(JobSpec())
+    runner.get(job.id).state      # "queued" / "running" / ...
+    runner.close()
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.errors import BizraError, InputError
+from engine.job import JobReport, run_job
+
+__all__ = ["Job", "JobQueueFull", "JobRunner", "JobSpec"]
+
+log = logging.getLogger("bizra.jobs")
+RESULT_FILES = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
+
+
+class JobQueueFull(BizraError):
+    """The bounded queue is full; the client should retry later."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """What a client may choose: the dataset (relative to the data dir) and run_job parameters."""
+
+    data: str = "."
+    bps: int = 6667
+    chunk_rows: int = 65536
+
+
+@dataclasses.dataclass
+class Job:
+    """One submitted job; mutated only by the runner (under its lock)."""
+
+    id: str
+    spec: JobSpec
+    data_dir: Path
+    out_dir: Path
+    state: str = "queued"
+    submitted_at: float = dataclasses.field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    rows_done: int = 0
+    rows_total: int | None = None
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape of ``GET /api/v1/jobs/{id}``."""
+        done = self.state == "succeeded"
+        return {
+            "id": self.id, "state": self.state, "data": self.spec.data,
+            "params": {"bps": self.spec.bps, "chunk_rows": self.spec.chunk_rows},
+            "submitted_at": self.submitted_at, "started_at": self.started_at, "finished_at": self.finished_at,
+            "progress": {"rows_done": self.rows_done, "rows_total": self.rows_total,
+                         "fraction": (self.rows_done / self.rows_total) if self.rows_total else (1.0 if done else 0.0)},
+            "error": self.error, "result": self.summary,
+        }
+
+
+def _inside(root: Path, relative: str, what: str) -> Path:
+    """``root / relative`` resolved, refusing absolute paths and anything outside ``root``."""
+    if Path(relative).is_absolute():
+        raise InputError(f"{what}: must be a path relative to the data directory, got {relative!r}")
+    path = (root / relative).resolve()
+    if path != root and root not in path.parents:
+        raise InputError(f"{what}: {relative!r} is outside the data directory")
+    return path
+
+
+class JobRunner:
+    """A single worker thread running queued jobs one at a time.
+
+    ``run``: the job function (run_job's signature; tests substitute a slow fake).
+    """
+
+    def __init__(self, data_root: Path, jobs_root: Path, *, max_queued: int = 4, keep: int = 100,
+                 threads: int | None = None, run: Callable[..., JobReport] = run_job) -> None:
+        self.data_root = Path(data_root).resolve()
+        self.jobs_root = Path(jobs_root).resolve()
+        self._threads = threads
+        self._run = run
+        self._keep = keep
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queued)
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._worker = threading.Thread(target=self._loop, name="bizra-jobs", daemon=True)
+        self._worker.start()
+
+    def submit(self, spec: JobSpec) -> Job:
+        """Queue a job; InputError for a bad spec, JobQueueFull when the queue is full."""
+        data_dir = _inside(self.data_root, spec.data, "data")
+        if not data_dir.is_dir():
+            raise InputError(f"data: {spec.data!r} is not a directory under the data directory")
+        if not 5000 < spec.bps <= 10000:
+            raise InputError(f"bps: must satisfy 5000 < bps <= 10000, got {spec.bps}")
+        if spec.chunk_rows < 1:
+            raise InputError(f"chunk_rows: must be >= 1, got {spec.chunk_rows}")
+        job_id = uuid.uuid4().hex
+        job = Job(job_id, spec, data_dir, self.jobs_root / job_id)
+        with self._lock:
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                raise JobQueueFull(f"jobs: queue full ({self._queue.maxsize} waiting); retry later") from None
+            self._jobs[job_id] = job
+            self._forget_old()
+        log.info("job %s queued (data %s)", job_id, data_dir)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or None when unknown (or forgotten)."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def snapshot(self, job_id: str) -> dict[str, Any] | None:
+        """The job's JSON, read under the lock (the worker thread updates progress)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else job.to_json()
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if j.state in ("succeeded", "failed")]
+        for job in finished[: max(0, len(finished) - self._keep)]:
+            del self._jobs[job.id]
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self._execute(job)
+
+    def _execute(self, job: Job) -> None:
+        with self._lock:
+            job.state, job.started_at = "running", time.time()
+
+        def progress(done: int, total: int) -> None:
+            with self._lock:
+                job.rows_done, job.rows_total = done, total
+
+        try:
+            report = self._run(job.data_dir, job.out_dir, threads=self._threads, bps=job.spec.bps,
+                               chunk_rows=job.spec.chunk_rows, quiet=True, progress=progress)
+        except (BizraError, ValueError, OSError) as exc:  # expected: bad dataset, unwritable disk
+            self._finish(job, error=" ".join(str(exc).split()))
+            return
+        except Exception as exc:  # a bug: keep the runner alive, log the trace, report one line
+            log.exception("job %s crashed", job.id)
+            self._finish(job, error=f"internal error: {type(exc).__name__}: {exc}")
+            return
+        summary = {
+            "rows": report.rows, "counts": report.counts, "head": report.head,
+            "finalized_tip": report.finalized_tip, "finalized_height": report.finalized_height,
+            "rows_per_s": report.rows_per_s, "out_dir": str(report.out_dir),
+            "files": {name: str(Path(report.out_dir) / name) for name in RESULT_FILES},
+        }
+        self._finish(job, summary=summary)
+
+    def _finish(self, job: Job, *, error: str | None = None, summary: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            job.state = "failed" if error else "succeeded"
+            job.error, job.summary, job.finished_at = error, summary, time.time()
+            if summary is not None and job.rows_total is None:
+                job.rows_done = job.rows_total = summary["rows"]
+        log.info("job %s %s%s", job.id, job.state, f": {error}" if error else "")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting work and let the worker exit after its current job (bounded wait)."""
+        with self._lock:
+            while True:  # drop queued jobs: they are in memory only and die with the process
+                try:
+                    dropped = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if dropped is not None:
+                    dropped.state, dropped.error = "failed", "service shut down before the job started"
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._worker.join(timeout)
