@@ -21,7 +21,7 @@ from numba import njit
 
 from kernels.edwards import (
     BASE_NIELS_ODD, ge_add_cached, ge_decompress_zip215, ge_dbl, ge_identity, ge_is_identity,
-    ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_neg, ge_store, ge_sub, ge_sub_cached,
+    ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_store, ge_sub, ge_sub_cached,
     ge_to_cached, niels_load,
 )
 from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build, odd_multiples_build
@@ -33,8 +33,8 @@ from kernels.scalar25519 import (
 from kernels.sha512 import sha512_ram_row
 
 __all__ = [
-    "decompress_rows", "build_key_tables", "prepare_rows", "verify_rows_single", "batch_verify_rows",
-    "batch_equation_holds", "verify_chunk", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
+    "decompress_rows", "build_key_tables", "prepare_rows", "verify_rows_single",
+    "batch_verify_rows", "batch_equation_holds", "verify_chunk", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
     "SINGLE_MODE_SHARE", "PROBE_ROWS",
 ]
 
@@ -49,8 +49,6 @@ SINGLE_CHECK_ROWS = 4
 # (scripts/bench_verify.py --bad-share measures both sides of it.)
 SINGLE_MODE_SHARE = 0.003
 PROBE_ROWS = 1024
-
-
 
 
 @njit(cache=True, nogil=True)
