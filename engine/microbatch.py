@@ -63,8 +63,7 @@ class MicroBatcher:
         self._full: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # A private single thread: batches never compete with Starlette's threadpool for a slot.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bizra-microbatch")
+        self._executor: ThreadPoolExecutor | None = None
         self._inflight: list[asyncio.Future[bool]] = []
         self.batches = 0  # counts, for tests and logs
         self.rows = 0
@@ -75,6 +74,8 @@ class MicroBatcher:
         if self._loop is loop and self._worker is not None and not self._worker.done():
             return
         self._loop = loop
+        if self._executor is None:  # a private single thread: batches never wait for Starlette's pool
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bizra-microbatch")
         self._queue = asyncio.Queue()
         self._full = asyncio.Event()
         self._worker = loop.create_task(self._run(), name="bizra-microbatch")
@@ -124,7 +125,7 @@ class MicroBatcher:
                     fut.set_result(ok)
 
     async def close(self) -> None:
-        """Stop the worker, fail requests still queued, release the thread."""
+        """Stop the worker, fail requests still queued, release the thread (a later verify starts again)."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
@@ -137,4 +138,6 @@ class MicroBatcher:
         for fut in pending:
             if not fut.done():
                 fut.set_exception(RuntimeError("service shutting down"))
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

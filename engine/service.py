@@ -9,12 +9,22 @@ logged). Metrics: engine.metrics on PROMETHEUS_PORT via prometheus_client's own 
 
 Decisions (tested in tests/test_service.py):
 - BIZRA_API_TOKEN unset or empty: the node serves everything except the endpoints that need it
-  (POST /poi/generate and POST /jobs answer 503 "signing disabled"); startup logs that signing
-  is disabled. A wrong or missing Bearer token is 401. Tokens compare in constant time.
-- Errors are JSON ``{"detail": "<field>: <problem>"}``: 422 for bad JSON, wrong types, bad hex,
-  wrong lengths (schema errors also carry ``errors`` with FastAPI's locations), 400 for an
-  undecodable Arrow/Parquet upload, 404 unknown block/job, 413 body over BIZRA_MAX_BODY_BYTES
-  (counted as it streams), 415 unknown upload type, 429 job queue full, 503 not ready.
+  (POST /poi/generate and POST /jobs answer 503 naming BIZRA_API_TOKEN); startup logs that
+  signing is disabled. A wrong or missing Bearer token is 401, checked before the body is read;
+  tokens compare in constant time. Ingest (/blocks, /attestations) is open like a gossip port:
+  attestations are signature-checked, blocks are not signed, so keep the port on a trusted network.
+- Errors are JSON ``{"detail": "<field>: <problem>"}``: 400 for a body that is not JSON (or an
+  unreadable Arrow/Parquet upload), 422 for wrong types, bad hex, wrong lengths, unknown fields
+  (schema errors also carry ``errors`` with FastAPI's locations; rows of a list are named
+  ``[i].field``), 404 unknown block/job, 413 body over BIZRA_MAX_BODY_BYTES (counted as it
+  streams, not only from Content-Length), 415 unknown upload type, 429 job queue full, 503 not
+  ready. A 500 is a bug: logged with its traceback, answered without details.
+- verify_batch: a JSON row with bad hex or a wrong length is a 422 (the client's JSON is wrong);
+  an Arrow/Parquet row with a wrong width or a body that does not decode is ``valid: false``
+  (one bad row must not sink a 100K-row upload). /poi/verify with a body_hex that does not
+  decode (domain tag, version, poi_score) is a 422: it is not an attestation.
+- Votes are deduplicated by attestation id (SHA-256 of the body), across requests, for the life
+  of the process (a set of ids; 32 bytes + overhead per counted vote).
 - The live graph answers for the whole message set; the *reported* finalized chain only ever
   grows: if a late message makes the recomputed chain not extend it, a safety fault is recorded
   (GET /head) and the reported chain is kept (DESIGN section 5: never revert).
@@ -27,7 +37,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -41,7 +50,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,15 +64,29 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from engine import keys as keymod
-from engine.attestation import (BODY_SIZE, AttestationBody, attestation_ids, attestation_to_json, binary_to_array,
-                                decode_bodies, hex_to_bytes, well_formed_bodies)
+from engine.attestation import (
+    BODY_SIZE,
+    AttestationBody,
+    attestation_ids,
+    attestation_to_json,
+    binary_to_array,
+    decode_bodies,
+    hex_to_bytes,
+    well_formed_bodies,
+)
 from engine.blockgraph import BlockGraph
-from engine.dataset import CHAIN_ID, EPOCH_US, GENESIS_TIME_US, read_attestations, read_blocks, read_validators
+from engine.dataset import (
+    CHAIN_ID,
+    EPOCH_US,
+    GENESIS_TIME_US,
+    read_blocks,
+    read_validators,
+)
 from engine.errors import BizraError, CodecError, InputError, Reason
 from engine.jobs_runner import JobQueueFull, JobRunner, JobSpec
-from engine.metrics import Metrics
+from engine.metrics import Metrics, RequestMetrics
 from engine.microbatch import MicroBatcher
-from engine.verify import verify_many
+from engine.verify import resolve_backend, resolve_batch, resolve_threads, verify_many
 
 __all__ = ["ServiceConfig", "add_cli", "cmd_serve", "create_app", "main", "serve"]
 
@@ -110,7 +133,8 @@ class ServiceConfig:
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str], host: str = "127.0.0.1",
                  env: Mapping[str, str] | None = None) -> ServiceConfig:
-        """Read RPC_PORT, PROMETHEUS_PORT, METRICS_ENABLED, BIZRA_API_TOKEN, BIZRA_MAX_BODY_BYTES.
+        """Read RPC_PORT, PROMETHEUS_PORT, METRICS_ENABLED, BIZRA_API_TOKEN, BIZRA_MAX_BODY_BYTES and
+        BIZRA_MICROBATCH_MAX / BIZRA_MICROBATCH_WAIT_US (1 / 0 turn coalescing off, for comparisons).
 
         Example: ``ServiceConfig.from_env("data", env={"RPC_PORT": "8080"}).rpc_port == 8080``.
         """
@@ -125,6 +149,8 @@ class ServiceConfig:
             metrics_enabled=flag in ("1", "true", "yes", "on", ""),
             api_token=env.get("BIZRA_API_TOKEN") or None,
             max_body_bytes=_env_int(env, "BIZRA_MAX_BODY_BYTES", 16 * MiB, 1024, 1 << 31),
+            batch_max=_env_int(env, "BIZRA_MICROBATCH_MAX", 256, 1, 16384),
+            batch_wait_s=_env_int(env, "BIZRA_MICROBATCH_WAIT_US", 1000, 0, 1_000_000) / 1e6,
         )
 
 
@@ -159,6 +185,11 @@ class BodyFields(_Strict):
 
 
 class VerifyRequest(_Strict):
+    # The schema says what the validator below enforces: exactly one of body / body_hex is given.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["body"], "properties": {"body": {"type": "object"}}},
+        {"required": ["body_hex"], "properties": {"body_hex": {"type": "string"}}}]})
+
     body: BodyFields | None = None
     body_hex: Hex110 | None = None
     signature: Hex64
@@ -215,25 +246,22 @@ class BlocksRequest(_Strict):
     blocks: Annotated[list[BlockIn], Field(max_length=1_000_000)]
 
 
-class AttestationIn(_Strict):
-    """One row of verify_batch / attestations (JSON): hex body (or body_hex), signature, key."""
-
-    body: Hex110 | None = None
-    body_hex: Hex110 | None = None
-    signature: Hex64
-    public_key: Hex32
-
-
 class JobRequest(_Strict):
     data: Annotated[str, Field(min_length=1, max_length=4096)] = "."
     bps: Annotated[StrictInt, Field(gt=5000, le=10000)] = 6667
     chunk_rows: Annotated[StrictInt, Field(ge=1, le=1 << 24)] = 65536
 
 
+# One JSON row of verify_batch / attestations: hex body (or body_hex), signature, public_key.
+_ROW_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["signature", "public_key"],
+    "properties": {"body": {"type": "string", "pattern": HEX110}, "body_hex": {"type": "string", "pattern": HEX110},
+                   "signature": {"type": "string", "pattern": HEX64}, "public_key": {"type": "string", "pattern": HEX32}},
+    "oneOf": [{"required": ["body"]}, {"required": ["body_hex"]}],
+}
 _UPLOAD_DOC = {
     "requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "array", "maxItems": 100_000,
-                                        "items": {"$ref": "#/components/schemas/AttestationIn"}}},
+        "application/json": {"schema": {"type": "array", "items": _ROW_SCHEMA}},
         "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
         "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
     }},
@@ -262,8 +290,8 @@ _MEDIA = {"application/vnd.apache.arrow.stream": ("Arrow IPC stream", pl.read_ip
 def _json_rows(raw: bytes) -> dict[str, np.ndarray]:
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CodecError(f"body: invalid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
+        raise HTTPException(400, f"body: invalid JSON ({exc})") from None
     rows = doc.get("attestations") if isinstance(doc, dict) else doc
     if not isinstance(rows, list):
         raise CodecError("body: expected a JSON list of attestations")
@@ -273,14 +301,14 @@ def _json_rows(raw: bytes) -> dict[str, np.ndarray]:
             raise CodecError(f"[{i}]: expected an object, got {type(row).__name__}")
         extra = set(row) - {"body", "body_hex", "signature", "public_key"}
         if extra:
-            raise CodecError(f"[{i}].{sorted(extra)[0]}: unknown field")
+            raise CodecError(f"[{i}].{min(extra)}: unknown field")
         if ("body" in row) == ("body_hex" in row):
             raise CodecError(f"[{i}].body: give exactly one of body or body_hex")
         for name in _WIDTHS:
             value = row.get(name, row.get("body_hex")) if name == "body" else row.get(name)
-            if not isinstance(value, str):
+            if not isinstance(value, str) or not value.isascii():  # isascii: no lone surrogates reach Polars
                 field = name if name != "body" or "body" in row else "body_hex"
-                raise CodecError(f"[{i}].{field}: expected a hex string, got {type(value).__name__}")
+                raise CodecError(f"[{i}].{field}: expected a hex string, got {type(value).__name__} {value!r:.40}")
             cols[name].append(value)
     out = {}
     for name, width in _WIDTHS.items():  # hex decoding as Polars expressions over the column
@@ -347,6 +375,7 @@ class Snapshot:
 
 
 _EMPTY = Snapshot({}, {}, (), None, {})
+_MAX_VALIDATOR_INDEX = 1 << 24  # as bizra run
 
 
 def _hex(h: bytes | None) -> str | None:
@@ -379,9 +408,12 @@ class NodeState:
             self._load_data()
             self.ready = True
             log.info("ready: %d blocks, head %s", len(self.snapshot.heights), _hex(self.snapshot.head))
-        except (BizraError, OSError, ValueError) as exc:
+        except (BizraError, OSError, ValueError) as exc:  # expected: a bad or missing input file
             self.error = " ".join(str(exc).split())
             log.error("loading %s failed: %s", self.data_dir, self.error)
+        except Exception as exc:  # a bug: still say so on /readyz instead of loading forever
+            self.error = f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("loading %s failed", self.data_dir)
 
     def _load_key(self) -> None:
         path = self.data_dir / "node_key.secret"
@@ -399,6 +431,8 @@ class NodeState:
         df = read_validators(self.data_dir / "validators.parquet")
         idx = df["index"].to_numpy().astype(np.int64)
         size = int(idx.max()) + 1 if len(idx) else 1
+        if size > _MAX_VALIDATOR_INDEX:  # the tables below are indexed by validator index
+            raise InputError(f"validators.parquet: validator index {size - 1} too large (max {_MAX_VALIDATOR_INDEX - 1})")
         self.weights = np.zeros(size, np.int64)
         self.weights[idx] = df["weight"].to_numpy()
         self.registered = np.zeros(size, bool)
@@ -411,13 +445,12 @@ class NodeState:
         blocks = self.data_dir / "blocks.parquet"
         if blocks.exists():
             b = read_blocks(blocks)
+            if len(b) and b["height"].max() >= 2**63:
+                raise InputError(f"{blocks}: height {b['height'].max()} out of range")
             self.add_blocks(list(zip(_rows(b["hash"]), _rows(b["parent"]), b["height"].cast(pl.Int64).to_list())))
         atts = self.data_dir / "attestations.parquet"
         if atts.exists():
-            df = read_attestations(atts)  # widths already checked by read_table
-            body, sig, pk = (binary_to_array(df[n], w, n) for n, w in _WIDTHS.items())
-            counts = self.add_attestations(Upload(body, sig, pk, well_formed_bodies(body)))
-            log.info("loaded %s: %s", atts, counts["reasons"])
+            self._load_attestations(atts)
         with self.lock:
             self._refresh()
         self._warm_up()
@@ -428,6 +461,24 @@ class NodeState:
         body = np.zeros((1, BODY_SIZE), np.uint8)
         sig = keymod.sign_many(body, self.node_seed, threads=1)
         verify_many(body, sig, np.frombuffer(self.node_public_key, np.uint8).reshape(1, 32))
+
+    def _load_attestations(self, path: Path, chunk_rows: int = 262_144) -> None:
+        """Stream the file in chunks; a row with a wrong width is malformed (as in ``bizra run``),
+        not a reason to refuse the whole file."""
+        try:
+            scan = pl.scan_parquet(path).select(list(_WIDTHS))
+            n = scan.select(pl.len()).collect().item()
+        except Exception as exc:  # Polars raises several unrelated types for a corrupt or odd file
+            raise InputError(f"{path}: unreadable attestations ({str(exc).splitlines()[0][:160]})") from None
+        tally: dict[str, int] = {}
+        for lo in range(0, n, chunk_rows):  # once per chunk
+            df = scan.slice(lo, chunk_rows).collect()
+            (body, ok_b), (sig, ok_s), (pk, ok_k) = (_fixed(df, name, w) for name, w in _WIDTHS.items())
+            counts = self.add_attestations(Upload(body, sig, pk, ok_b & ok_s & ok_k & well_formed_bodies(body)),
+                                           results=False)
+            for reason, k in counts["reasons"].items():
+                tally[reason] = tally.get(reason, 0) + k
+        log.info("loaded %s: %d rows %s", path, n, tally)
 
     def add_blocks(self, rows: list[tuple[bytes, bytes, int]]) -> dict[str, Any]:
         """Ingest (hash, parent, height or -1) rows; per row accepted / waiting / rejected(reason)."""
@@ -449,7 +500,7 @@ class NodeState:
         tally = {k: sum(r["status"] == k for r in results) for k in ("accepted", "waiting", "rejected")}
         return {"rows": len(rows), **tally, "results": results}
 
-    def add_attestations(self, up: Upload) -> dict[str, Any]:
+    def add_attestations(self, up: Upload, *, results: bool = True) -> dict[str, Any]:
         """Check rows like ``bizra run`` (malformed > unknown_validator > key_mismatch > bad_signature),
         count the valid, new ones as votes; ``orphan_target`` votes are kept and wait for their block."""
         fields = decode_bodies(up.body, strict=False)
@@ -466,11 +517,13 @@ class NodeState:
         reason = np.select([~wf, ~known, ~key_ok, ~valid], [Reason.MALFORMED.value, Reason.UNKNOWN_VALIDATOR.value,
                            Reason.KEY_MISMATCH.value, Reason.BAD_SIGNATURE.value], Reason.OK.value).astype(object)
         ids = attestation_ids(up.body)
-        first = np.zeros(len(vi), bool)
-        first[np.unique(ids.view("V32").reshape(-1), return_index=True)[1]] = True
+        good = np.flatnonzero(valid)
+        first = np.zeros(len(vi), bool)  # first valid row of each body: an invalid earlier copy does not count
+        first[good[np.unique(ids[good].view("V32").reshape(-1), return_index=True)[1]]] = True
         with self.lock:
             raw = ids.tobytes()
-            seen = np.array([raw[32 * i:32 * i + 32] in self._seen for i in range(len(vi))], bool)
+            seen = np.zeros(len(vi), bool)
+            seen[good] = [raw[32 * i:32 * i + 32] in self._seen for i in good.tolist()]
             dup = valid & (seen | ~first)
             reason[dup] = Reason.DUPLICATE.value
             new = np.flatnonzero(valid & ~dup)
@@ -485,9 +538,11 @@ class NodeState:
                 reason[i] = Reason.ORPHAN_TARGET.value
         accepted = valid & ~dup
         values, counts = np.unique(reason.astype(str), return_counts=True) if len(vi) else ([], [])
-        return {"rows": len(vi), "accepted": int(accepted.sum()), "reasons": dict(zip(map(str, values), map(int, counts))),
-                "results": [{"id": "0x" + ids[i].tobytes().hex(), "accepted": bool(accepted[i]), "reason": reason[i]}
-                            for i in range(len(vi))]}
+        out = {"rows": len(vi), "accepted": int(accepted.sum()), "reasons": dict(zip(map(str, values), map(int, counts)))}
+        if results:  # per row, for a request; the startup load only wants the tally
+            out["results"] = [{"id": "0x" + ids[i].tobytes().hex(), "accepted": bool(accepted[i]), "reason": reason[i]}
+                              for i in range(len(vi))]
+        return out
 
     def _refresh(self) -> None:
         """Recompute (under the lock) and publish a new Snapshot; the reported chain only grows."""
@@ -504,17 +559,21 @@ class NodeState:
         chain = [final[i].tobytes() for i in order]  # genesis first: index = height
         old = self.snapshot
         finalized_at = old.finalized_at
-        if tuple(chain[:len(old.chain)]) == old.chain:
-            finalized_at = dict(old.finalized_at)
-            for i in order[len(old.chain):]:
+        # Before ready nothing was reported: loading chunk by chunk may reorder finality freely.
+        extends = tuple(chain[:len(old.chain)]) == old.chain
+        if extends or not self.ready:
+            finalized_at = dict(old.finalized_at) if extends else {}
+            for i in order[len(old.chain) if extends else 0:]:
                 finalized_at[final[i].tobytes()] = fat[i] if fat[i] >= 0 else None
             reported = tuple(chain)
-        else:  # never revert what was reported: keep it and say so
+        else:  # never revert what was reported: keep it and say so (once per distinct recomputed tip)
             reported = old.chain
-            fault = {"kind": "late_message_conflict", "reported_tip": _hex(old.chain[-1]),
-                     "recomputed_tip": _hex(chain[-1] if chain else None), "detected_at": time.time()}
-            self.faults.append(fault)
-            log.warning("finalized chain would revert: %s", fault)
+            recomputed = _hex(chain[-1] if chain else None)
+            if not self.faults or self.faults[-1]["recomputed_tip"] != recomputed:
+                fault = {"kind": "late_message_conflict", "reported_tip": _hex(old.chain[-1]),
+                         "recomputed_tip": recomputed, "detected_at": time.time()}
+                self.faults.append(fault)
+                log.warning("finalized chain would revert; kept the reported one: %s", fault)
         head, tip = g.head(), reported[-1] if reported else None
         head_json = {
             "head": _hex(head), "head_height": self._heights.get(head) if head else None,
@@ -564,14 +623,25 @@ class BodyLimit:
                     raise HTTPException(413, f"body: request body over {self.limit} bytes")
             return message
 
-        await self.app(scope, counting_receive, send)
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except HTTPException as exc:  # read outside a route (no exception middleware there): answer here
+            if exc.status_code != 413 or started:
+                raise
+            await self._reject(scope, receive, send)
 
     async def _reject(self, scope: dict, receive: Any, send: Any) -> None:
         response = JSONResponse({"detail": f"body: request body over {self.limit} bytes"}, status_code=413)
         await response(scope, receive, send)
 
 
-_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _PATTERN_MSG = {HEX32: "expected 32 bytes as hex (optional 0x)", HEX64: "expected 64 bytes as hex (optional 0x)",
                 HEX110: "expected 110 bytes as hex (optional 0x)"}
 
@@ -586,8 +656,36 @@ def _friendly(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
+_PROTECTED = frozenset({"/api/v1/poi/generate", "/api/v1/jobs"})  # POST only; GET /jobs/{id} is open
+
+
+class TokenGate:
+    """Bearer-token check for POSTs to ``paths``, before anything reads the body (so a client
+    without the token learns nothing, not even whether its JSON parses). The token is compared
+    in constant time; with no token configured these endpoints answer 503."""
+
+    def __init__(self, app: Any, token: str | None, paths: frozenset[str]) -> None:
+        self.app, self.paths = app, paths
+        self.token = None if token is None else token.encode()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") not in self.paths:
+            return await self.app(scope, receive, send)
+        if self.token is None:
+            response = JSONResponse({"detail": "disabled: BIZRA_API_TOKEN is not set on this node "
+                                     "(signing and job submission need it)"}, status_code=503)
+            return await response(scope, receive, send)
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, token = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.token):
+            response = JSONResponse({"detail": "authorization: missing or wrong Bearer token"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+            return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 def _latency_us(t0: float) -> int:
-    return int(round((time.perf_counter() - t0) * 1e6))
+    return round((time.perf_counter() - t0) * 1e6)
 
 
 # ---- the app -----------------------------------------------------------------------------
@@ -610,14 +708,13 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
             log.warning("BIZRA_API_TOKEN is not set: signing (POST /api/v1/poi/generate) and job "
                         "submission are disabled")
         app.state.jobs = runner or JobRunner(config.data_dir, config.data_dir / "jobs", max_queued=config.job_queue)
-        loader = asyncio.get_running_loop().run_in_executor(None, node.load)
+        # A daemon thread, not the loop's executor: a shutdown during a long load must not wait for it.
+        threading.Thread(target=node.load, name="bizra-load", daemon=True).start()
         try:
             yield
         finally:
             await batcher.close()
             app.state.jobs.close(timeout=2.0)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(loader), 0.1)
             if server:
                 server.shutdown()
 
@@ -626,16 +723,8 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
     app.state.metrics, app.state.node, app.state.batcher = metrics, node, batcher
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # before any route reads the body
-
-    @app.middleware("http")  # added last, so outermost: a 413 is counted too
-    async def count_requests(request: Request, call_next: Any) -> Any:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", None)
-        if route is None:  # FastAPI's own pages carry no route; anything else is one label (bounded)
-            route = request.url.path if request.url.path in _DOC_PATHS else "unmatched"
-        metrics.request(request.method, route, response.status_code, time.perf_counter() - t0)
-        return response
+    app.add_middleware(TokenGate, token=config.api_token, paths=_PROTECTED)  # before the body is even read
+    app.add_middleware(RequestMetrics, metrics=metrics)  # added last, so outermost: a 413 is counted too
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -657,15 +746,6 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
 
-    def require_token(request: Request) -> None:
-        if config.api_token is None:
-            raise HTTPException(503, "signing disabled: BIZRA_API_TOKEN is not set on this node")
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), config.api_token.encode()):
-            raise HTTPException(401, "authorization: missing or wrong Bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
-
     def require_ready() -> NodeState:
         if not node.ready:
             raise HTTPException(503, f"not ready: {node.error or 'loading the data directory'}")
@@ -681,8 +761,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         return JSONResponse(body, status_code=200 if node.ready else 503)
 
     @app.post("/api/v1/poi/generate", responses={401: {}, 503: {}})
-    async def generate(req: GenerateRequest, request: Request) -> dict[str, Any]:
-        require_token(request)
+    async def generate(req: GenerateRequest) -> dict[str, Any]:
         state = require_ready()
         t0 = time.perf_counter()
         now_us = time.time_ns() // 1000
@@ -700,7 +779,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         signature = bytes(keymod.sign_many(np.frombuffer(body, np.uint8).reshape(1, -1), state.node_seed, threads=1)[0])
         metrics.record_generate(time.perf_counter() - t0)
         out = attestation_to_json(body, signature, state.node_public_key)
-        when = datetime.fromtimestamp(fields["timestamp_us"] / 1e6, tz=timezone.utc) if fields["timestamp_us"] < 2**53 else None
+        when = datetime.fromtimestamp(fields["timestamp_us"] / 1e6, tz=UTC) if fields["timestamp_us"] < 2**53 else None
         return {"body": {k: out[k] for k in AttestationBody.__dataclass_fields__ if k in out},
                 "body_hex": out["body"], "signature": out["signature"], "public_key": out["public_key"],
                 "timestamp": when.isoformat().replace("+00:00", "Z") if when and when.year < 10000 else None,
@@ -719,9 +798,11 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
     @app.post("/api/v1/poi/verify_batch", openapi_extra=_UPLOAD_DOC, responses={400: {}, 413: {}, 415: {}})
     async def verify_batch(request: Request) -> dict[str, Any]:
         t0 = time.perf_counter()
-        up = parse_upload(request.headers.get("content-type", ""), await request.body())
+        raw = await request.body()
+        up = await run_in_threadpool(parse_upload, request.headers.get("content-type", ""), raw)  # JSON/Polars: off the loop
         valid = await run_in_threadpool(lambda: verify_many(up.body, up.signature, up.public_key) & up.well_formed)
-        metrics.record_batch(len(valid))
+        if len(valid):
+            metrics.record_batch(len(valid))
         metrics.record_verify(valid, time.perf_counter() - t0)
         return {"rows": len(valid), "valid_rows": int(valid.sum()), "valid": valid.tolist(), "latency_us": _latency_us(t0)}
 
@@ -753,12 +834,12 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
     @app.post("/api/v1/attestations", openapi_extra=_UPLOAD_DOC, responses={400: {}, 415: {}, 503: {}})
     async def attestations(request: Request) -> dict[str, Any]:
         state = require_ready()
-        up = parse_upload(request.headers.get("content-type", ""), await request.body())
+        raw = await request.body()
+        up = await run_in_threadpool(parse_upload, request.headers.get("content-type", ""), raw)
         return await run_in_threadpool(state.add_attestations, up)
 
     @app.post("/api/v1/jobs", status_code=202, responses={401: {}, 429: {}, 503: {}})
-    async def submit_job(req: JobRequest, request: Request) -> JSONResponse:
-        require_token(request)
+    async def submit_job(req: JobRequest) -> JSONResponse:
         job = app.state.jobs.submit(JobSpec(data=req.data, bps=req.bps, chunk_rows=req.chunk_rows))
         return JSONResponse(app.state.jobs.snapshot(job.id), status_code=202,
                             headers={"Location": f"/api/v1/jobs/{job.id}"})
@@ -798,6 +879,7 @@ def serve(args: argparse.Namespace) -> int:
     config = ServiceConfig.from_env(args.data, host=args.host)
     if not config.data_dir.is_dir():
         raise InputError(f"{config.data_dir}: no such data directory")
+    resolve_backend(), resolve_threads(), resolve_batch()  # a bad BIZRA_* value stops here, not per request
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(config), host=config.host, port=config.rpc_port, log_level=args.log_level,
                 access_log=False, lifespan="on")

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from kernels.ed25519_verify import build_key_tables, decompress_rows, verify_chunk
+from kernels.ed25519_verify import SINGLE_MODE_SHARE, build_key_tables, decompress_rows, verify_chunk
 from kernels.fixed_base import ODD_MULTIPLES
 
 __all__ = ["verify_columns", "KeyCache", "KEY_CACHE", "MAX_BATCH_ROWS"]
@@ -147,6 +147,11 @@ class KeyCache:
 
 KEY_CACHE = KeyCache()
 
+# Share of invalid rows among recent rows (decaying average over calls): when it is high,
+# chunks start with single checks instead of a full batch that would mostly be bisected.
+_recent_bad_share = 0.0
+_SHARE_MEMORY_ROWS = 1 << 16
+
 
 def _random_coefficients(n: int) -> np.ndarray:
     """(n, 2) uint64: one uniformly random 128-bit z_i per row, from the OS CSPRNG."""
@@ -167,12 +172,13 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
     key_index = key_index.astype(np.int64).ravel()
     row_ok = np.array(cols.well_formed, dtype=np.bool_, copy=True)
     z = _random_coefficients(n)
+    start_single = bool(batch and _recent_bad_share > SINGLE_MODE_SHARE)
 
     def run(lo: int, hi: int) -> None:
         # msg_offsets stay absolute: the kernel reads msg_data at [offsets[i], offsets[i+1]).
         verify_chunk(cols.msg_data, cols.msg_offsets[lo:hi + 1], cols.sigs[lo:hi],
                      pks[lo:hi], row_ok[lo:hi], key_index[lo:hi], key_points, key_ok, key_tab,
-                     combs, odds, z[lo:hi], batch, MAX_BATCH_ROWS, out[lo:hi])
+                     combs, odds, z[lo:hi], batch, MAX_BATCH_ROWS, start_single, out[lo:hi])
 
     n_chunks = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
@@ -181,4 +187,14 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
     else:
         with ThreadPoolExecutor(max_workers=n_chunks) as pool:
             list(pool.map(run, bounds[:-1], bounds[1:]))
+    _remember_bad_share(row_ok, out)
     return out
+
+
+def _remember_bad_share(checked: np.ndarray, valid: np.ndarray) -> None:
+    global _recent_bad_share
+    n_checked = int(np.count_nonzero(checked))
+    if n_checked:
+        share = int(np.count_nonzero(checked & ~valid)) / n_checked
+        weight = min(1.0, n_checked / _SHARE_MEMORY_ROWS)
+        _recent_bad_share += weight * (share - _recent_bad_share)

@@ -118,30 +118,27 @@ def resolve_blocks(bh, bp, bheight, genesis):
             cand_parent[i] = phid[i]
     start, kids = children_csr(cand_parent, h)
 
-    # Step 3: level-by-level BFS.
-    frontier = np.empty(h, np.int64)
-    nf = 0
-    if gh >= 0 and acc_level[gh] == 0:
-        frontier[0] = gh
-        nf = 1
+    # Step 3: level-by-level BFS. bfs lists the accepted hash ids level by level; the frontier
+    # (the previous level) is the slice bfs[f_lo:f_hi], so it needs no arrays of its own.
     best = np.full(h, -1, np.int64)
     touched = np.empty(h, np.int64)
-    bfs = np.empty(h, np.int64)  # accepted hash ids, level by level
+    bfs = np.empty(h, np.int64)
     level_start = np.empty(h + 2, np.int64)
     nbfs = 0
     level_start[0] = 0
-    if nf == 1:
+    if gh >= 0 and acc_level[gh] == 0:
         bfs[0] = gh
         nbfs = 1
     cands = np.empty(m, np.int64)
-    next_frontier = np.empty(h, np.int64)
+    f_lo = 0
+    f_hi = nbfs
     level = 0
-    while nf > 0:
+    while f_hi > f_lo:
         level += 1
         nt = 0
         nc = 0
-        for fi in range(nf):
-            f = frontier[fi]
+        for fi in range(f_lo, f_hi):
+            f = bfs[fi]
             for k in range(start[f], start[f + 1]):
                 i = kids[k]
                 x = hid[i]
@@ -165,14 +162,13 @@ def resolve_blocks(bh, bp, bheight, genesis):
             x = touched[t]
             acc_level[x] = level
             acc_parent[x] = phid[best[x]]
-            next_frontier[t] = x
             bfs[nbfs] = x
             nbfs += 1
         for c in range(nc):
             i = cands[c]
             status[i] = ACCEPTED if phid[i] == acc_parent[hid[i]] else DUPLICATE_HASH
-        frontier, next_frontier = next_frontier, frontier
-        nf = nt
+        f_lo = f_hi
+        f_hi = nbfs
     # Step 4: never reached, but the hash was accepted through another message.
     for i in range(m):
         if status[i] == PENDING and acc_level[hid[i]] >= 0:

@@ -14,7 +14,9 @@ Algorithm (proto-array style, Lighthouse `compute_deltas` + `apply_score_changes
       unknown block waits (an orphan row; the validator keeps its previous vote). Only
       validators voting in E are touched;
    b. one backward pass from the largest touched index down to 0 turns the deltas into subtree
-      sums (a child's delta is pushed into its parent before the parent is visited);
+      sums (a child's delta is pushed into its parent before the parent is visited). It is
+      deferred while no block can qualify (the genesis weight, tracked as a scalar, is below
+      the threshold: typical of the first epochs of a job), and done before c. otherwise;
    c. candidate(E) = deepest block with weight * 10000 >= total * bps. With bps > 5000 at most
       one child of a block qualifies, so the qualifying blocks form a path from genesis and the
       walk "step to the qualifying child" finds its end. If the finalized tip qualifies, the walk
@@ -41,10 +43,11 @@ import numpy as np
 from numba import njit
 
 from kernels.blockgraph_blocks import children_csr
-from kernels.blockgraph_index import key_equal
+from kernels.blockgraph_index import key_equal, table_probe, table_shift
 from kernels.blockgraph_votes import evidence_rows
 
-__all__ = ["quorum_threshold", "weights_total_fits", "walk_init", "walk_epochs", "ghost_head"]
+__all__ = ["quorum_threshold", "weights_total_fits", "walk_init", "walk_epochs", "ghost_head",
+           "finalized_many"]
 
 _U64 = np.uint64
 _TEN_K = np.uint64(10000)
@@ -72,6 +75,29 @@ def weights_total_fits(weights):
         if total < before:  # wrapped past 2^64
             return False
     return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _apply_deltas(parent, weight, delta, top):
+    """Step 1b: turn the pending deltas (zero above `top`) into subtree weights; afterwards
+    every delta is zero. Iterate backwards: parent[x] < x, so every descendant of x has already
+    pushed its delta into delta[x] when x is reached, and one pass yields the subtree sums.
+    The push to the usual parent x - 1 (a chain) stays in a register (`carry`) instead of a
+    store and reload of delta[x - 1] on the critical path (measured ~30% faster)."""
+    carry = _ZERO  # what x + 1 pushed into x, when parent[x + 1] == x
+    for x in range(top, 0, -1):
+        d = delta[x] + carry
+        delta[x] = _ZERO
+        weight[x] += d
+        p = parent[x]
+        if p == x - 1:
+            carry = d
+        else:
+            delta[p] += d
+            carry = _ZERO
+    if top >= 0:
+        weight[0] += delta[0] + carry
+        delta[0] = _ZERO
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -141,6 +167,7 @@ def walk_init(parent, height, weights):
     return start, kids, weight, delta, vstate, eq_at, finalized_at, chain, scalars
 
 
+@njit(cache=True, nogil=True)
 def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bucket_start,
                 vv_sorted, target_sorted, weight_sorted, bps, weight, delta, vstate, eq_at,
                 finalized_at, chain, scalars):
@@ -151,20 +178,11 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
     scalars[2].
     Returns what this walk found: (faults (k, 3) [epoch, candidate, tip], exclusions (k, 2)
     [validator, epoch], evidence (k, 4) [validator, epoch, row_a, row_b], orphan vote rows);
-    rows are indices into the given columns.
+    rows are indices into the given columns. target_sorted is consumed as scratch: once the
+    leader row k of a validator is read, target_sorted[k] holds the validator's latest counted
+    block before that row (to undo it if the validator equivocates in the bucket), which saves
+    a per-row array and its write stream.
     """
-    prev = np.empty(order.shape[0], np.int32)  # NumPy-allocated scratch, see _walk_buckets
-    return _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order,
-                         bucket_start, vv_sorted, target_sorted, weight_sorted, bps, weight, delta,
-                         vstate, eq_at, prev, finalized_at, chain, scalars)
-
-
-@njit(cache=True, nogil=True)
-def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, bucket_start,
-                  vv_sorted, target_sorted, weight_sorted, bps, weight, delta, vstate, eq_at,
-                  prev, finalized_at, chain, scalars):
-    """walk_epochs; prev[k] receives, for a leader row k, its validator's latest counted block
-    before that row was applied (to undo it if the validator equivocates in the bucket)."""
     tip = scalars[0]
     total = np.uint64(scalars[1])
     if scalars[2] != -1:
@@ -182,6 +200,10 @@ def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, 
     orphans = np.empty(16, np.int64)
     n_orphans = 0
     eq_list = np.empty(16, np.int64)
+    # Deltas not yet applied to `weight` (zero outside 0..pend_top) and their sum mod 2^64 (what
+    # genesis will receive: weight[0] + pending is the exact genesis weight)
+    pend_top = np.int64(-1)
+    pending = _ZERO
     for b in range(bucket_start.shape[0] - 1):
         lo = bucket_start[b]
         hi = bucket_start[b + 1]
@@ -199,8 +221,8 @@ def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, 
             if lp < lo:
                 vstate[v, 0] = k
                 c = vstate[v, 1]
-                prev[k] = c
                 t = target_sorted[k]
+                target_sorted[k] = c  # from now on: the block before this leader (see above)
                 if t < 0:  # waits for its block (the validator keeps its previous vote)
                     orphans = _push(orphans, n_orphans, order[k])
                     n_orphans += 1
@@ -210,9 +232,11 @@ def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, 
                 w = weight_sorted[k]  # = weights[v]
                 if c >= 0:
                     delta[c] -= w
+                    pending -= w
                     if c > top:
                         top = c
                 delta[t] += w
+                pending += w
                 if t > top:
                     top = t
                 vstate[v, 1] = t
@@ -225,13 +249,15 @@ def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, 
                 v = eq_list[q]
                 w = weights[v]
                 now = vstate[v, 1]
-                before = prev[vstate[v, 0]]
+                before = target_sorted[vstate[v, 0]]
                 if now != before:  # undo the leader
                     delta[now] -= w
+                    pending -= w
                     if now > top:
                         top = now
                     if before >= 0:
                         delta[before] += w
+                        pending += w
                     vstate[v, 1] = before
                 if before == _EXCLUDED:
                     continue  # evidence only: excluded since an earlier epoch
@@ -244,6 +270,7 @@ def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, 
                 n_excl += 1
                 if before >= 0:
                     delta[before] -= w
+                    pending -= w
                     if before > top:
                         top = before
                 vstate[v, 1] = _EXCLUDED
@@ -272,28 +299,19 @@ def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, 
                 evidence[n_evidence, 2] = found[q, 1]
                 evidence[n_evidence, 3] = found[q, 2]
                 n_evidence += 1
-        # 1b. Iterate backwards: parent[x] < x, so every descendant of x has already pushed its
-        # delta into delta[x] when x is reached; one pass yields the subtree sums. The push to
-        # the usual parent x - 1 (a chain) stays in a register (`carry`) instead of a store and
-        # reload of delta[x - 1] on the critical path. Afterwards every delta is zero again.
-        carry = _ZERO  # what x + 1 pushed into x, when parent[x + 1] == x
-        for x in range(top, 0, -1):
-            d = delta[x] + carry
-            delta[x] = _ZERO
-            weight[x] += d
-            p = parent[x]
-            if p == x - 1:
-                carry = d
-            else:
-                delta[p] += d
-                carry = _ZERO
-        if top >= 0:
-            weight[0] += delta[0] + carry
-            delta[0] = _ZERO
-        # 1c. candidate(e); none while total(e) = 0
+        # 1c. candidate(e); none while total(e) = 0. Every weight is at most the genesis
+        # weight, weight[0] + pending; below the threshold no block qualifies and the deltas
+        # stay pending (step 1b deferred: passes are additive, so a later one is exact).
+        if top > pend_top:
+            pend_top = top
         if total == _ZERO:
             continue
         thr = quorum_threshold(total, bps)
+        if weight[0] + pending < thr:
+            continue
+        _apply_deltas(parent, weight, delta, pend_top)
+        pend_top = -1
+        pending = _ZERO
         if weight[tip] >= thr:
             cand = _deepest_qualifying(start, kids, weight, tip, thr)
         elif weight[0] >= thr:
@@ -317,6 +335,7 @@ def _walk_buckets(parent, height, start, kids, weights, vv, ve, tk, ids, order, 
             faults[n_faults, 1] = cand
             faults[n_faults, 2] = tip
             n_faults += 1
+    _apply_deltas(parent, weight, delta, pend_top)  # the weights reported: every delta applied
     scalars[0] = tip
     scalars[1] = np.int64(total)
     if bucket_start.shape[0] > 1:
@@ -337,3 +356,22 @@ def ghost_head(start, kids, weight, tip):
                 best = c
         head = best
     return head
+
+
+@njit(cache=True, nogil=True)
+def _finalized_into(table, node_keys, chain, height, q, idx, out):
+    shift = table_shift(table)
+    for i in range(q.shape[0]):  # no bool (i8) store here: it would alias every descriptor
+        idx[i] = table_probe(table, shift, node_keys, q, i)
+    for i in range(q.shape[0]):
+        r = idx[i]
+        out[i] = r >= 0 and chain[height[r]] == r
+
+
+def finalized_many(table, node_keys, chain, height, q):
+    """is_finalized for every key row of q (one probe each, then chain[height[b]] == b): bool
+    array. Outputs are NumPy allocations (huge pages; see blockgraph_votes.classify_votes)."""
+    idx = np.empty(q.shape[0], np.int64)
+    out = np.empty(q.shape[0], np.bool_)
+    _finalized_into(table, node_keys, chain, height, q, idx, out)
+    return out

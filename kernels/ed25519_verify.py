@@ -46,8 +46,9 @@ STRAUS_MAX_TERMS = 192
 SINGLE_CHECK_ROWS = 4
 # Above this share of invalid rows, single checks (with comb tables) are cheaper than
 # locating the bad rows by bisection; probes of PROBE_ROWS rows re-measure the share.
-# (scripts/bench_verify.py --bad-share measures both sides of it.)
-SINGLE_MODE_SHARE = 0.003
+# scripts/bench_verify.py --bad-share puts the crossover near 0.3%; erring low is cheaper
+# (a needless single check costs ~2x a batched row, a needless bisection ~5x).
+SINGLE_MODE_SHARE = 0.002
 PROBE_ROWS = 1024
 
 
@@ -307,16 +308,21 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs, od
 
 @njit(cache=True, nogil=True)
 def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points, key_ok,
-                 key_tab, combs, odds, z, use_batch, max_batch, out):
+                 key_tab, combs, odds, z, use_batch, max_batch, start_single, out):
     """Verdicts for a chunk of rows into out; the whole pipeline for one thread.
 
     row_ok (in/out): False for rows already known malformed. With use_batch False every
-    row is checked singly. With use_batch True rows go through the batch equation in
-    batches of max_batch rows, adaptively: locating k bad rows in a failed batch costs
-    about (log2(k) + 1) / 2 extra half-batch MSMs, which beats single checks only while
-    bad rows are rare. So after any batch (or probe) whose share of invalid rows exceeds
-    SINGLE_MODE_SHARE, the next PROBE_ROWS rows are checked singly, and batching resumes
-    as soon as a probe comes back under it. The first batch is a probe, too.
+    row is checked singly. With use_batch True rows go through the batch equation,
+    adaptively: locating k bad rows in a failed batch of m costs about (log2(k) + 1) / 2
+    extra MSMs over shrinking subsets, which beats single checks (comb tables) only while
+    bad rows are rare (measured crossover: 0.1-0.5% bad, scripts/bench_verify.py
+    --bad-share). So:
+      - batches start at max_batch rows (or in single mode when start_single says the
+        caller has seen many bad rows lately);
+      - after a batch whose share of invalid rows exceeds SINGLE_MODE_SHARE, rows are
+        checked singly, PROBE_ROWS at a time;
+      - a probe under the share returns to batches, starting at PROBE_ROWS rows and
+        doubling after each clean batch up to max_batch.
     Returns the number of MSMs run.
     """
     n = sigs.shape[0]
@@ -332,8 +338,8 @@ def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points
                            k_scalars, s_scalars, out)
         return 0
     n_msm = 0
-    single_mode = False
-    size = min(PROBE_ROWS, max_batch)
+    single_mode = start_single
+    size = PROBE_ROWS if start_single else max_batch
     start = 0
     while start < good.shape[0]:
         rows = good[start:start + size]
@@ -341,13 +347,19 @@ def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points
             verify_rows_single(rows, row_ok, key_index, key_points, key_tab, combs, r_points,
                                k_scalars, s_scalars, out)
         else:
-            n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs, odds,
-                                       r_points, k_scalars, s_scalars, out)
+            n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs,
+                                       odds, r_points, k_scalars, s_scalars, out)
         n_bad = 0
         for t in range(rows.shape[0]):
             if not out[rows[t]]:
                 n_bad += 1
-        single_mode = n_bad > SINGLE_MODE_SHARE * rows.shape[0]
-        size = PROBE_ROWS if single_mode else max_batch
+        if n_bad > SINGLE_MODE_SHARE * rows.shape[0]:
+            single_mode = True
+            size = PROBE_ROWS
+        elif single_mode:
+            single_mode = False
+            size = PROBE_ROWS
+        else:
+            size = min(2 * size, max_batch)
         start += rows.shape[0]
     return n_msm

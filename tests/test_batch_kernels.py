@@ -118,12 +118,13 @@ class Batch:
                            self.combs, self.r_points, self.k_scalars, self.s_scalars, out)
         return out
 
-    def chunk(self, use_batch, max_batch):
+    def chunk(self, use_batch, max_batch, start_single=False):
         row_ok = self.well_formed.copy()
         out = np.ones(self.n, dtype=np.bool_)  # verify_chunk must overwrite every row
         n_msm = verify_chunk(self.msg_data, self.msg_offsets, self.sigs, self.pks, row_ok,
                              self.key_index, self.key_points, self.key_ok, self.key_tab,
-                             self.combs, self.odds, self.z, use_batch, max_batch, out)
+                             self.combs, self.odds, self.z, use_batch, max_batch,
+                             start_single, out)
         return out, int(n_msm)
 
 
@@ -392,8 +393,7 @@ def test_verify_chunk_on_a_slice_with_absolute_offsets(pool):
         out = np.ones(hi - lo, dtype=np.bool_)
         verify_chunk(b.msg_data, b.msg_offsets[lo:hi + 1], b.sigs[lo:hi], b.pks[lo:hi], row_ok,
                      b.key_index[lo:hi], b.key_points, b.key_ok, b.key_tab, b.combs, b.odds,
-                     b.z[lo:hi],
-                     use_batch, 8192, out)
+                     b.z[lo:hi], use_batch, 8192, False, out)
         assert out.tolist() == [i not in bad for i in range(lo, hi)], use_batch
 
 
@@ -417,7 +417,9 @@ def test_verify_chunk_long_column_with_bad_stretches(combs):
         items.append((msg, sig, bytes(key.verify_key)))
         expected.append(not bad)
     b = Batch(items, seed=18, combs=combs)
-    for use_batch, max_batch in ((False, 8192), (True, 8192), (True, 500), (True, 64)):
-        got, _ = b.chunk(use_batch, max_batch)
+    for use_batch, max_batch, start_single in ((False, 8192, False), (True, 8192, False),
+                                               (True, 500, False), (True, 64, False),
+                                               (True, 8192, True), (True, 64, True)):
+        got, _ = b.chunk(use_batch, max_batch, start_single)
         bad_rows = np.flatnonzero(got != np.array(expected))
-        assert bad_rows.size == 0, (use_batch, max_batch, bad_rows[:10].tolist())
+        assert bad_rows.size == 0, (use_batch, max_batch, start_single, bad_rows[:10].tolist())
