@@ -21,7 +21,7 @@ import polars as pl
 
 from engine.attestation import BODY_SIZE, binary_to_array
 from engine.dataset import generate_dataset, keygen, read_attestations, write_parquet_atomic
-from engine import job, poi_weights
+from engine import job, poi_weights, service
 from engine.errors import BizraError
 from engine.verify import BACKENDS, resolve_backend, resolve_threads, verify_many
 
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_options(d)
     poi_weights.add_cli(sub)
     job.add_cli(sub)
+    service.add_cli(sub)
     return parser
 
 
@@ -252,7 +253,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 _COMMANDS = {"generate": _cmd_generate, "keygen": _cmd_keygen, "verify": _cmd_verify, "demo": _cmd_demo,
-             "weights": poi_weights.run_cli, "run": job.cmd_run}
+             "weights": poi_weights.run_cli, "run": job.cmd_run, "serve": service.cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

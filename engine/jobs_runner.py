@@ -87,12 +87,20 @@ class Job:
 
 
 def _inside(root: Path, relative: str, what: str) -> Path:
-    """``root / relative`` resolved, refusing absolute paths and anything outside ``root``."""
+    """``root / relative`` resolved: an existing directory inside ``root``, else InputError."""
+    if "\x00" in relative:  # the OS would refuse it with a ValueError, not an answer
+        raise InputError(f"{what}: path contains a NUL byte")
     if Path(relative).is_absolute():
         raise InputError(f"{what}: must be a path relative to the data directory, got {relative!r}")
-    path = (root / relative).resolve()
+    try:
+        path = (root / relative).resolve()
+        is_dir = path.is_dir()
+    except OSError as exc:  # a name too long, a symlink loop: the client's path, not our failure
+        raise InputError(f"{what}: {relative[:80]!r}: {exc.strerror or exc}") from None
     if path != root and root not in path.parents:
-        raise InputError(f"{what}: {relative!r} is outside the data directory")
+        raise InputError(f"{what}: {relative[:80]!r} is outside the data directory")
+    if not is_dir:
+        raise InputError(f"{what}: {relative[:80]!r} is not a directory under the data directory")
     return path
 
 
@@ -118,8 +126,6 @@ class JobRunner:
     def submit(self, spec: JobSpec) -> Job:
         """Queue a job; InputError for a bad spec, JobQueueFull when the queue is full."""
         data_dir = _inside(self.data_root, spec.data, "data")
-        if not data_dir.is_dir():
-            raise InputError(f"data: {spec.data!r} is not a directory under the data directory")
         if not 5000 < spec.bps <= 10000:
             raise InputError(f"bps: must satisfy 5000 < bps <= 10000, got {spec.bps}")
         if spec.chunk_rows < 1:

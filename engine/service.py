@@ -7,7 +7,7 @@ turns 200. Endpoints that read the graph answer 503 until then. The node key is
 DIR/node_key.secret (0600; created from libsodium's CSPRNG if missing; only its public key is
 logged). Metrics: engine.metrics on PROMETHEUS_PORT via prometheus_client's own server.
 
-Decisions (tested in tests/test_service.py):
+Decisions (tested in tests/test_service*.py):
 - BIZRA_API_TOKEN unset or empty: the node serves everything except the endpoints that need it
   (POST /poi/generate and POST /jobs answer 503 naming BIZRA_API_TOKEN); startup logs that
   signing is disabled. A wrong or missing Bearer token is 401, checked before the body is read;
@@ -27,7 +27,11 @@ Decisions (tested in tests/test_service.py):
   of the process (a set of ids; 32 bytes + overhead per counted vote).
 - The live graph answers for the whole message set; the *reported* finalized chain only ever
   grows: if a late message makes the recomputed chain not extend it, a safety fault is recorded
-  (GET /head) and the reported chain is kept (DESIGN section 5: never revert).
+  (GET /head) and the reported chain is kept (DESIGN section 5: never revert); it then stays
+  where it is until the conflict is gone or an operator restarts the node.
+- /poi/generate defaults: chain_id 1, validator_index = the node key's row in the validator
+  table (else 0), epoch = wall clock since the dataset genesis time in 384 s epochs, target =
+  the current head (else zero), poi_score 0, timestamp now, nonce a random u64.
 
 Example::
 
@@ -46,6 +50,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -642,6 +647,23 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+_ERROR_DOC: dict[int, dict[str, Any]] = {code: {"description": text} for code, text in {
+    400: "the body is not JSON, or not a readable Arrow/Parquet upload",
+    401: "missing or wrong Bearer token",
+    404: "unknown block or job",
+    413: "request body over BIZRA_MAX_BODY_BYTES",
+    415: "content type not accepted",
+    422: "a field is missing, of the wrong type, bad hex or the wrong length (detail names it)",
+    429: "job queue full",
+    503: "not ready yet (loading), or BIZRA_API_TOKEN not set for signing/jobs",
+}.items()}
+
+
+def _doc(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of a POST: the given codes plus 400/413/422, which any body can earn."""
+    return {code: _ERROR_DOC[code] for code in sorted({400, 413, 422, *codes})}
+
+
 _PATTERN_MSG = {HEX32: "expected 32 bytes as hex (optional 0x)", HEX64: "expected 64 bytes as hex (optional 0x)",
                 HEX110: "expected 110 bytes as hex (optional 0x)"}
 
@@ -760,7 +782,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         body = {"ready": node.ready, "error": node.error}
         return JSONResponse(body, status_code=200 if node.ready else 503)
 
-    @app.post("/api/v1/poi/generate", responses={401: {}, 503: {}})
+    @app.post("/api/v1/poi/generate", responses=_doc(401, 503))
     async def generate(req: GenerateRequest) -> dict[str, Any]:
         state = require_ready()
         t0 = time.perf_counter()
@@ -785,7 +807,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
                 "timestamp": when.isoformat().replace("+00:00", "Z") if when and when.year < 10000 else None,
                 "attestation_id": out["id"]}
 
-    @app.post("/api/v1/poi/verify", response_model=VerifyResponse)
+    @app.post("/api/v1/poi/verify", response_model=VerifyResponse, responses=_doc())
     async def verify(req: VerifyRequest) -> VerifyResponse:
         t0 = time.perf_counter()
         message = req.message()
@@ -795,7 +817,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         metrics.record_verify(np.array([ok]), time.perf_counter() - t0)
         return VerifyResponse(valid=ok, latency_us=_latency_us(t0))
 
-    @app.post("/api/v1/poi/verify_batch", openapi_extra=_UPLOAD_DOC, responses={400: {}, 413: {}, 415: {}})
+    @app.post("/api/v1/poi/verify_batch", openapi_extra=_UPLOAD_DOC, responses=_doc(415))
     async def verify_batch(request: Request) -> dict[str, Any]:
         t0 = time.perf_counter()
         raw = await request.body()
@@ -806,7 +828,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         metrics.record_verify(valid, time.perf_counter() - t0)
         return {"rows": len(valid), "valid_rows": int(valid.sum()), "valid": valid.tolist(), "latency_us": _latency_us(t0)}
 
-    @app.post("/api/v1/finality", response_model=FinalityResponse, responses={404: {}, 503: {}})
+    @app.post("/api/v1/finality", response_model=FinalityResponse, responses=_doc(404, 503))
     async def finality(req: FinalityRequest) -> FinalityResponse:
         t0 = time.perf_counter()
         snap = require_ready().snapshot  # an immutable snapshot: no lock, no thread hop
@@ -820,31 +842,31 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         return FinalityResponse(finalized=finalized, height=height,
                                 finalized_at_epoch=snap.finalized_at.get(h), latency_us=_latency_us(t0))
 
-    @app.get("/api/v1/head", responses={503: {}})
+    @app.get("/api/v1/head", responses={503: _ERROR_DOC[503]})
     async def head() -> dict[str, Any]:
         return require_ready().head_json()
 
-    @app.post("/api/v1/blocks", responses={503: {}})
+    @app.post("/api/v1/blocks", responses=_doc(503))
     async def blocks(req: BlocksRequest) -> dict[str, Any]:
         state = require_ready()
         rows = [(hex_to_bytes(b.hash, "hash", 32), hex_to_bytes(b.parent, "parent", 32),
                  -1 if b.height is None else b.height) for b in req.blocks]
         return await run_in_threadpool(state.add_blocks, rows)
 
-    @app.post("/api/v1/attestations", openapi_extra=_UPLOAD_DOC, responses={400: {}, 415: {}, 503: {}})
+    @app.post("/api/v1/attestations", openapi_extra=_UPLOAD_DOC, responses=_doc(415, 503))
     async def attestations(request: Request) -> dict[str, Any]:
         state = require_ready()
         raw = await request.body()
         up = await run_in_threadpool(parse_upload, request.headers.get("content-type", ""), raw)
         return await run_in_threadpool(state.add_attestations, up)
 
-    @app.post("/api/v1/jobs", status_code=202, responses={401: {}, 429: {}, 503: {}})
+    @app.post("/api/v1/jobs", status_code=202, responses=_doc(401, 429, 503))
     async def submit_job(req: JobRequest) -> JSONResponse:
         job = app.state.jobs.submit(JobSpec(data=req.data, bps=req.bps, chunk_rows=req.chunk_rows))
         return JSONResponse(app.state.jobs.snapshot(job.id), status_code=202,
                             headers={"Location": f"/api/v1/jobs/{job.id}"})
 
-    @app.get("/api/v1/jobs/{job_id}", responses={404: {}})
+    @app.get("/api/v1/jobs/{job_id}", responses={404: _ERROR_DOC[404], 422: _ERROR_DOC[422]})
     async def get_job(job_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
         snap = app.state.jobs.snapshot(job_id)
         if snap is None:
@@ -872,6 +894,16 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _check_port(host: str, port: int, name: str) -> None:
+    """One clear line for a port already taken (uvicorn would log a traceback-ish message and exit 1)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise InputError(f"{name}: cannot listen on {host}:{port} ({exc.strerror})") from None
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM. Example: ``serve(parser.parse_args(["serve", "--data", "d"]))``."""
     import uvicorn
@@ -880,6 +912,9 @@ def serve(args: argparse.Namespace) -> int:
     if not config.data_dir.is_dir():
         raise InputError(f"{config.data_dir}: no such data directory")
     resolve_backend(), resolve_threads(), resolve_batch()  # a bad BIZRA_* value stops here, not per request
+    for name, port in (("RPC_PORT", config.rpc_port), ("PROMETHEUS_PORT", config.prometheus_port)):
+        if name == "RPC_PORT" or config.metrics_enabled:
+            _check_port(config.host, port, name)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(config), host=config.host, port=config.rpc_port, log_level=args.log_level,
                 access_log=False, lifespan="on")

@@ -445,7 +445,8 @@ def test_job_runs_to_completion(api: Api, data: Path) -> None:
 
 
 @pytest.mark.parametrize("payload, field", [({"data": "../"}, "data"), ({"data": "/etc"}, "data"),
-                                            ({"data": "missing"}, "data"), ({"bps": 5000}, "bps"),
+                                            ({"data": "missing"}, "data"), ({"data": "a\x00b"}, "data"),
+                                            ({"data": "x" * 300}, "data"), ({"bps": 5000}, "bps"),
                                             ({"chunk_rows": 0}, "chunk_rows")])
 def test_job_rejects_bad_requests(api: Api, payload: dict, field: str) -> None:
     r = api("POST", "/api/v1/jobs", json=payload, headers=AUTH)

@@ -117,3 +117,8 @@ def test_serve_refuses_bad_configuration(data: Path, tmp_path: Path) -> None:
     assert lines == ["bizra serve: error: RPC_PORT: not an integer: 'not-a-port'"]
     proc = _start(tmp_path / "missing", {"RPC_PORT": str(_free_port())}, log)
     assert proc.wait(timeout=60) == 2 and "no such data directory" in log.read_text()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = _start(data, {"RPC_PORT": str(busy.getsockname()[1])}, log)
+        assert proc.wait(timeout=60) == 2 and "RPC_PORT: cannot listen on 127.0.0.1" in log.read_text()
