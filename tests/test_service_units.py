@@ -22,7 +22,8 @@ from engine.errors import InputError
 from engine.job import run_job
 from engine.jobs_runner import JobRunner, JobSpec
 from engine.microbatch import MicroBatcher
-from engine.service import NodeState, ServiceConfig, parse_upload
+from engine.node_state import NodeState, parse_upload
+from engine.service import ServiceConfig
 
 # ---- micro-batcher -------------------------------------------------------------------------
 
