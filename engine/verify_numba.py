@@ -24,7 +24,7 @@ import numpy as np
 from kernels.ed25519_verify import SINGLE_MODE_SHARE, build_key_tables, decompress_rows, verify_chunk
 from kernels.fixed_base import ODD_MULTIPLES
 
-__all__ = ["verify_columns", "KeyCache", "KEY_CACHE", "MAX_BATCH_ROWS"]
+__all__ = ["verify_columns", "forget_bad_share", "KeyCache", "KEY_CACHE", "MAX_BATCH_ROWS"]
 
 # Rows per batch equation. Larger batches amortize Pippenger's bucket sums and coalesce
 # more rows per key: on a 16,384-row column from 1,000 keys, batches of 4,096 / 8,192 /
@@ -189,6 +189,12 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
             list(pool.map(run, bounds[:-1], bounds[1:]))
     _remember_bad_share(row_ok, out)
     return out
+
+
+def forget_bad_share() -> None:
+    """Reset the remembered share of invalid rows (benchmarks isolate their cases with it)."""
+    global _recent_bad_share
+    _recent_bad_share = 0.0
 
 
 def _remember_bad_share(checked: np.ndarray, valid: np.ndarray) -> None:

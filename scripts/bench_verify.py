@@ -46,6 +46,9 @@ def numba_rate(cols, *, threads=1, batch=True, repeat=3, cold_keys=False, expect
         if cold_keys:
             verify_numba.KEY_CACHE._clear()
         return verify_numba.verify_columns(cols, threads=threads, batch=batch)
+    # Each case starts with no memory of earlier cases' bad rows; its warm-up call then
+    # teaches the verifier this column's share, as a stream of such columns would.
+    verify_numba.forget_bad_share()
     run()  # warm the key cache (and the JIT on the first call)
     return best_rate(run, cols.n, repeat, expect)
 
