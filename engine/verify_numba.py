@@ -10,7 +10,10 @@ the contract). Per call:
      and odd multiples, which make their batch MSM terms cheaper;
   3. rows are split into `threads` contiguous chunks; each chunk runs
      `kernels.ed25519_verify.verify_chunk` (nogil) in a worker thread with its own
-     128-bit random coefficients z_i from the OS CSPRNG.
+     128-bit random coefficients z_i from the OS CSPRNG;
+  4. the share of rows that failed the signature equation feeds a decaying average over
+     about the last 65K rows, so the next call can start in single-check mode when bad
+     rows are common (see verify_chunk).
 """
 from __future__ import annotations
 
@@ -198,6 +201,7 @@ def forget_bad_share() -> None:
 
 
 def _remember_bad_share(checked: np.ndarray, valid: np.ndarray) -> None:
+    # Concurrent calls may race on this update; it only steers a heuristic, never a verdict.
     global _recent_bad_share
     n_checked = int(np.count_nonzero(checked))
     if n_checked:
