@@ -225,6 +225,7 @@ def run_demo_job(data_dir: Path, out_dir: Path, args: argparse.Namespace) -> lis
                     quiet=True if args.quiet else None)
     counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items() if v)
     verify = r.report["verify"]
+    jit = r.report["seconds"]["jit"]
     return [
         f"head {r.head}",
         f"finalized height {r.finalized_height} (tip {r.finalized_tip})",
@@ -232,7 +233,7 @@ def run_demo_job(data_dir: Path, out_dir: Path, args: argparse.Namespace) -> lis
         f"job {r.rows_per_s:,.0f} rows/s; signatures {verify['rows_per_s']:,.0f}/s "
         f"({_backend_name(args.backend)})",
         f"outputs: {out_dir}/attestations.parquet, blocks.parquet, equivocations.parquet, report.json",
-    ]
+    ] + ([f"(plus {jit:.1f} s one-time Numba compilation, cached for next runs)"] if jit >= 1 else [])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -156,6 +156,15 @@ _recent_bad_share = 0.0
 _SHARE_MEMORY_ROWS = 1 << 16
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view: Numba compiles one machine-code version per argument type, and
+    writability is part of the type, so inputs are always passed read-only (one compile,
+    whether the caller's bytes came from `np.frombuffer` or a fresh array)."""
+    view = np.ascontiguousarray(a).view()
+    view.flags.writeable = False
+    return view
+
+
 def _random_coefficients(n: int) -> np.ndarray:
     """(n, 2) uint64: one uniformly random 128-bit z_i per row, from the OS CSPRNG."""
     return np.frombuffer(os.urandom(16 * n), dtype=np.uint64).reshape(n, 2).copy()
@@ -167,7 +176,8 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
     out = np.zeros(n, dtype=np.bool_)
     if n == 0:
         return out
-    pks = np.ascontiguousarray(cols.pks)
+    msg_data, msg_offsets = _readonly(cols.msg_data), _readonly(cols.msg_offsets)
+    sigs, pks = _readonly(cols.sigs), _readonly(cols.pks)
     distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True,
                                             return_counts=True)
     key_points, key_ok, key_tab, combs, odds = KEY_CACHE.lookup(
@@ -179,9 +189,9 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
 
     def run(lo: int, hi: int) -> None:
         # msg_offsets stay absolute: the kernel reads msg_data at [offsets[i], offsets[i+1]).
-        verify_chunk(cols.msg_data, cols.msg_offsets[lo:hi + 1], cols.sigs[lo:hi],
-                     pks[lo:hi], row_ok[lo:hi], key_index[lo:hi], key_points, key_ok, key_tab,
-                     combs, odds, z[lo:hi], batch, MAX_BATCH_ROWS, start_single, out[lo:hi])
+        verify_chunk(msg_data, msg_offsets[lo:hi + 1], sigs[lo:hi], pks[lo:hi], row_ok[lo:hi],
+                     key_index[lo:hi], key_points, key_ok, key_tab, combs, odds, z[lo:hi], batch,
+                     MAX_BATCH_ROWS, start_single, out[lo:hi])
 
     n_chunks = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
