@@ -5,6 +5,7 @@
     .venv/bin/python scripts/bench_verify.py --bad-share 0.001 0.003 0.02   # columns with bad rows
     .venv/bin/python scripts/bench_verify.py --profile        # where a batch spends its time
     .venv/bin/python scripts/bench_verify.py --msm-crossover  # Straus vs Pippenger by size
+    .venv/bin/python scripts/bench_verify.py --scaling        # 1 vs 2 threads, best of 3
 
 Every ratio is measured in this run against plain libsodium (crypto_sign_verify_detached,
 one thread) on the same signatures, so it does not depend on how busy the machine is.
@@ -127,11 +128,21 @@ def msm_crossover() -> None:
         print(f"{n:5d} {2 * n + 1:6d} {st * 1e3:10.3f} {pp * 1e3:13.3f}")
 
 
+def scaling() -> None:
+    """Throughput with 1 and with 2 threads on columns from 1,000 cached keys."""
+    for n in (16384, 32768):
+        cols = make_signatures(n, 1000)
+        one = numba_rate(cols, threads=1)
+        two = numba_rate(cols, threads=2)
+        print(f"column {n}: 1 thread {one:,.0f}/s, 2 threads {two:,.0f}/s, scaling {two / one:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", action="store_true", help="only the time split of one batch")
     ap.add_argument("--msm-crossover", action="store_true", help="only Straus vs Pippenger by size")
+    ap.add_argument("--scaling", action="store_true", help="only 1 vs 2 threads")
     ap.add_argument("--bad-share", type=float, nargs="*", default=[],
                     help="also measure the headline column with this share of bad signatures")
     args = ap.parse_args()
@@ -140,6 +151,8 @@ def main() -> None:
         return profile(column)
     if args.msm_crossover:
         return msm_crossover()
+    if args.scaling:
+        return scaling()
     t = time.perf_counter()
     verify_numba.verify_columns(make_signatures(8, 8), threads=1, batch=True)
     print(f"first call (JIT load or compile): {time.perf_counter() - t:.2f} s")
