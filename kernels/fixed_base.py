@@ -24,7 +24,7 @@ from numba import njit
 
 from kernels.edwards import (
     BASE_XY, affine_add_int, ge_add_cached, ge_dbl, ge_dbl_n, ge_identity, ge_madd, ge_msub,
-    ge_to_cached, niels_rows_int,
+    ge_to_cached, niels_load, niels_rows_int,
 )
 from kernels.field25519 import (
     FE_D2, fe_add, fe_carry, fe_invert, fe_mul, fe_one, fe_sub,
@@ -130,21 +130,11 @@ def comb_digits(s, e):
 
 
 @njit(cache=True, nogil=True)
-def _niels_at(table, i, j):
-    return ((table[i, j, 0, 0], table[i, j, 0, 1], table[i, j, 0, 2], table[i, j, 0, 3],
-             table[i, j, 0, 4]),
-            (table[i, j, 1, 0], table[i, j, 1, 1], table[i, j, 1, 2], table[i, j, 1, 3],
-             table[i, j, 1, 4]),
-            (table[i, j, 2, 0], table[i, j, 2, 1], table[i, j, 2, 2], table[i, j, 2, 3],
-             table[i, j, 2, 4]))
-
-
-@njit(cache=True, nogil=True)
 def _add_digit(h, table, i, d):
     if d > 0:
-        return ge_madd(h, _niels_at(table, i, d - 1))
+        return ge_madd(h, niels_load(table[i], d - 1))
     if d < 0:
-        return ge_msub(h, _niels_at(table, i, -d - 1))
+        return ge_msub(h, niels_load(table[i], -d - 1))
     return h
 
 

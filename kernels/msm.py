@@ -59,35 +59,17 @@ def to_affine_niels_rows(points, out):
 
 
 @njit(cache=True, nogil=True)
-def _cached_at(tables, i, j):
-    return ((tables[i, j, 0, 0], tables[i, j, 0, 1], tables[i, j, 0, 2], tables[i, j, 0, 3],
-             tables[i, j, 0, 4]),
-            (tables[i, j, 1, 0], tables[i, j, 1, 1], tables[i, j, 1, 2], tables[i, j, 1, 3],
-             tables[i, j, 1, 4]),
-            (tables[i, j, 2, 0], tables[i, j, 2, 1], tables[i, j, 2, 2], tables[i, j, 2, 3],
-             tables[i, j, 2, 4]),
-            (tables[i, j, 3, 0], tables[i, j, 3, 1], tables[i, j, 3, 2], tables[i, j, 3, 3],
-             tables[i, j, 3, 4]))
-
-
-@njit(cache=True, nogil=True)
-def _put_cached(tables, i, j, C):
-    for a in range(4):
-        for k in range(5):
-            tables[i, j, a, k] = C[a][k]
-
-
-@njit(cache=True, nogil=True)
 def _straus_tables(points, tables, offset):
-    """tables[offset + i, j] = (2j+1) * points[i] in cached form."""
+    """tables[offset + i, j] = (2j+1) * points[i] in cached form (4 coordinates, stored
+    like an extended point, so ge_store/ge_load move them)."""
     for i in range(points.shape[0]):
         P = ge_load(points, i)
         P2 = ge_to_cached(ge_dbl(P))
         acc = P
-        _put_cached(tables, offset + i, 0, ge_to_cached(acc))
+        ge_store(tables[offset + i], 0, ge_to_cached(acc))
         for j in range(1, _STRAUS_TABLE):
             acc = ge_add_cached(acc, P2)
-            _put_cached(tables, offset + i, j, ge_to_cached(acc))
+            ge_store(tables[offset + i], j, ge_to_cached(acc))
 
 
 @njit(cache=True, nogil=True)
@@ -162,9 +144,9 @@ def msm_straus(short_points, short_scalars, long_points, long_scalars, base_scal
         for i in range(n):
             d = naf[i, b]
             if d > 0:
-                Q = ge_add_cached(Q, _cached_at(point_tables, i, d >> 1))
+                Q = ge_add_cached(Q, ge_load(point_tables[i], d >> 1))
             elif d < 0:
-                Q = ge_sub_cached(Q, _cached_at(point_tables, i, (-d) >> 1))
+                Q = ge_sub_cached(Q, ge_load(point_tables[i], (-d) >> 1))
         Q = _add_tabled_bit(Q, b, base_naf, tab_naf, tables, tab_ids)
     return Q
 
