@@ -27,7 +27,7 @@ from kernels.edwards import (
 from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build, odd_multiples_build
 from kernels.msm import msm_pippenger, msm_straus, pippenger_window
 from kernels.scalar25519 import (
-    sc_acc_mul, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
+    sc_acc_mul, sc_at, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
     sc_store, sc_wnaf,
 )
 from kernels.sha512 import sha512_ram_row
@@ -155,8 +155,8 @@ def verify_rows_single(rows, row_ok, key_index, key_points, key_tab, combs, r_po
         if not row_ok[i]:
             out[i] = False
             continue
-        S = (s_scalars[i, 0], s_scalars[i, 1], s_scalars[i, 2], s_scalars[i, 3])
-        k = (k_scalars[i, 0], k_scalars[i, 1], k_scalars[i, 2], k_scalars[i, 3])
+        S = sc_at(s_scalars, i)
+        k = sc_at(k_scalars, i)
         key = key_index[i]
         R = ge_load(r_points, i)
         if key_tab[key] >= 0:
@@ -186,8 +186,7 @@ def batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, 
     for t in range(n):
         i = rows[t]
         zi = (z[i, 0], z[i, 1])
-        sc_acc_mul(acc_s, (s_scalars[i, 0], s_scalars[i, 1], s_scalars[i, 2], s_scalars[i, 3]),
-                   zi)
+        sc_acc_mul(acc_s, sc_at(s_scalars, i), zi)
         key = key_index[i]
         if key_mark[key] < 0:
             key_mark[key] = n_used
@@ -195,8 +194,7 @@ def batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, 
             n_used += 1
             if key_tab[key] >= 0:
                 n_tabled += 1
-        sc_acc_mul(key_acc[key],
-                   (k_scalars[i, 0], k_scalars[i, 1], k_scalars[i, 2], k_scalars[i, 3]), zi)
+        sc_acc_mul(key_acc[key], sc_at(k_scalars, i), zi)
         for j in range(4):
             for q in range(5):
                 short_points[t, j, q] = r_points[i, j, q]

@@ -32,7 +32,7 @@ from kernels.edwards import (
     ge_store, ge_sub_cached, ge_to_cached, niels_load,
 )
 from kernels.field25519 import FE_D2, fe_add, fe_carry, fe_mul, fe_sub
-from kernels.scalar25519 import sc_signed_digits, sc_wnaf
+from kernels.scalar25519 import sc_at, sc_signed_digits, sc_wnaf
 
 __all__ = ["msm_straus", "msm_pippenger", "pippenger_window", "to_affine_niels_rows"]
 
@@ -101,8 +101,7 @@ def _tabled_nafs(base_scalar, tab_scalars):
             base_naf)
     tab_naf = np.empty((tab_scalars.shape[0], 256), dtype=np.int8)
     for t in range(tab_scalars.shape[0]):
-        s = tab_scalars[t]
-        sc_wnaf((s[0], s[1], s[2], s[3]), TABLE_MAX_DIGIT, tab_naf[t])
+        sc_wnaf(sc_at(tab_scalars, t), TABLE_MAX_DIGIT, tab_naf[t])
     top = _top_bit(base_naf, -1)
     for t in range(tab_scalars.shape[0]):
         top = _top_bit(tab_naf[t], top)
@@ -134,8 +133,8 @@ def msm_straus(short_points, short_scalars, long_points, long_scalars, base_scal
     naf = np.empty((n, 256), dtype=np.int8)
     base_naf, tab_naf, top = _tabled_nafs(base_scalar, tab_scalars)
     for i in range(n):
-        row = short_scalars[i] if i < ns else long_scalars[i - ns]
-        sc_wnaf((row[0], row[1], row[2], row[3]), _STRAUS_MAX_DIGIT, naf[i])
+        s = sc_at(short_scalars, i) if i < ns else sc_at(long_scalars, i - ns)
+        sc_wnaf(s, _STRAUS_MAX_DIGIT, naf[i])
         top = _top_bit(naf[i], top)
     Q = ge_identity()
     for b in range(top, -1, -1):
@@ -195,11 +194,9 @@ def msm_pippenger(short_points, short_scalars, long_points, long_scalars, base_s
     short_digits = np.empty((ns, w_short), dtype=np.int32)
     long_digits = np.empty((nl, w_long), dtype=np.int32)
     for i in range(ns):
-        s = short_scalars[i]
-        sc_signed_digits((s[0], s[1], s[2], s[3]), c, w_short, short_digits, i)
+        sc_signed_digits(sc_at(short_scalars, i), c, w_short, short_digits, i)
     for i in range(nl):
-        s = long_scalars[i]
-        sc_signed_digits((s[0], s[1], s[2], s[3]), c, w_long, long_digits, i)
+        sc_signed_digits(sc_at(long_scalars, i), c, w_long, long_digits, i)
     base_naf, tab_naf, _ = _tabled_nafs(base_scalar, tab_scalars)
 
     n_buckets = 1 << (c - 1)

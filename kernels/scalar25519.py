@@ -22,7 +22,7 @@ from numba import njit
 from kernels.int128 import mul64
 
 __all__ = [
-    "L_INT", "L_LIMBS", "sc_load", "sc_store", "sc_is_canonical", "sc_reduce_wide",
+    "L_INT", "L_LIMBS", "sc_load", "sc_at", "sc_store", "sc_is_canonical", "sc_reduce_wide",
     "sc_reduce_bytes64", "sc_acc_mul", "sc_neg", "sc_signed_digits", "sc_wnaf",
     "sc_from_int", "sc_to_int",
 ]
@@ -57,6 +57,12 @@ def _load64(b, off):
 def sc_load(b, off):
     """32 little-endian bytes b[off:off+32] -> 4 limbs."""
     return (_load64(b, off), _load64(b, off + 8), _load64(b, off + 16), _load64(b, off + 24))
+
+
+@njit(cache=True, nogil=True)
+def sc_at(arr, i):
+    """The scalar stored in row i of a uint64[n, 4] column (the inverse of sc_store)."""
+    return (arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3])
 
 
 @njit(cache=True, nogil=True)
