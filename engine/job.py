@@ -35,6 +35,7 @@ wrong, the index is unknown, or the key is not the registered one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -47,29 +48,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from engine.attestation import (ATTESTATION_SCHEMA, BINARY_WIDTHS, BODY_SIZE, FIELD_NAMES,
-                                attestation_ids, binary_column, binary_to_array, decode_bodies,
-                                fields_match_body)
+from engine.attestation import ATTESTATION_SCHEMA, BINARY_WIDTHS, binary_column, binary_to_array
 from engine.blockgraph import BlockGraph
 from engine.dataset import read_blocks, read_validators
 from engine.errors import BizraError, InputError, KeyAdmissionError, Reason
+from engine.job_chunks import CODE, VOTE, Checkpoint, ChunkResult, JobInputError, check_slice
 from engine.progress import Progress
-from engine.verify import resolve_backend, resolve_threads, verify_many, warm_up
+from engine.verify import backend_name, resolve_threads, warm_up
 
 __all__ = ["JobInputError", "JobReport", "REASON_DTYPE", "add_cli", "cmd_run", "run_job"]
 
 REASONS: tuple[Reason, ...] = tuple(Reason)
 REASON_DTYPE = pl.Enum([r.value for r in REASONS])
-_CODE = {r: np.uint8(i) for i, r in enumerate(REASONS)}
-_VOTE = np.uint8(255)  # passed every row check; its reason is decided after the last chunk
 _REQUIRED = ("body", "signature", "public_key")
-_MAX_EPOCH = np.uint64(2**63 - 1)  # BlockGraph rejects larger epochs; such a row is malformed
 _MAX_VALIDATOR_INDEX = 1 << 24
 _ZERO32 = bytes(32)
-
-
-class JobInputError(InputError):
-    """An input of ``bizra run`` cannot be used; one line naming the file and the problem."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,52 +206,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
-# ---- per-chunk row checks ----------------------------------------------------------------
-
-
-def _fixed(col: pl.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, width) uint8 with zeros where a row is null or not ``width`` bytes, and the ok mask."""
-    ok = (col.bin.size() == width).fill_null(False).to_numpy()
-    if ok.all():
-        return binary_to_array(col, width), ok
-    arr = np.zeros((len(col), width), np.uint8)
-    if ok.any():
-        arr[ok] = binary_to_array(col.filter(pl.Series(ok)), width)
-    return arr, ok
-
-
-def _check_chunk(df: pl.DataFrame, registered: np.ndarray, keys: np.ndarray, threads: int,
-                 backend: str | None) -> tuple[np.ndarray, np.ndarray, dict, int, float]:
-    """Row codes (a Reason code, or _VOTE), signature_valid, the vote columns of the _VOTE rows,
-    and how many signatures were verified in how many seconds."""
-    body, ok = _fixed(df["body"], BODY_SIZE)
-    sig, sig_ok = _fixed(df["signature"], 64)
-    pk, pk_ok = _fixed(df["public_key"], 32)
-    widths_ok = ok & sig_ok & pk_ok
-    fields = decode_bodies(body, strict=False)
-    checked = df.select([c for c in df.columns if c in FIELD_NAMES]).with_columns(binary_column("body", body))
-    malformed = ~(widths_ok & fields_match_body(checked)) | (fields["epoch"] > _MAX_EPOCH)
-    vi = fields["validator_index"].astype(np.int64)
-    known = vi < len(registered)
-    safe = np.where(known, vi, 0)
-    known &= registered[safe]
-    key_ok = known & pk_ok & (pk == keys[safe]).all(axis=1)
-    to_verify = np.flatnonzero(widths_ok & key_ok)
-    sig_valid = np.zeros(len(df), bool)
-    t0 = time.perf_counter()
-    if len(to_verify):
-        sig_valid[to_verify] = verify_many(body[to_verify], sig[to_verify], pk[to_verify],
-                                           threads=threads, backend=backend)
-    verify_s = time.perf_counter() - t0
-    code = np.select([malformed, ~known, ~key_ok, ~sig_valid],
-                     [_CODE[Reason.MALFORMED], _CODE[Reason.UNKNOWN_VALIDATOR], _CODE[Reason.KEY_MISMATCH],
-                      _CODE[Reason.BAD_SIGNATURE]], _VOTE).astype(np.uint8)
-    vote = code == _VOTE
-    votes = {"validator": vi[vote], "epoch": fields["epoch"][vote].astype(np.int64),
-             "target": fields["target"][vote], "id": attestation_ids(body[vote])}
-    return code, sig_valid, votes, len(to_verify), verify_s
-
-
 # ---- vote-level reasons ------------------------------------------------------------------
 
 
@@ -283,8 +230,8 @@ def _vote_reasons(graph: BlockGraph, v: np.ndarray, e: np.ndarray, target: np.nd
     ok = np.zeros(n, bool)
     ok[order[head]] = True
     return np.select([~first, equiv, ~known, ~ok],
-                     [_CODE[Reason.DUPLICATE], _CODE[Reason.EQUIVOCATION], _CODE[Reason.ORPHAN_TARGET],
-                      _CODE[Reason.SUPERSEDED]], _CODE[Reason.OK]).astype(np.uint8)
+                     [CODE[Reason.DUPLICATE], CODE[Reason.EQUIVOCATION], CODE[Reason.ORPHAN_TARGET],
+                      CODE[Reason.SUPERSEDED]], CODE[Reason.OK]).astype(np.uint8)
 
 
 # ---- outputs -------------------------------------------------------------------------------
@@ -339,11 +286,13 @@ def _versions() -> dict[str, str]:
 def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attestations=None,
             threads: int | None = None, bps: int = 6667, chunk_rows: int = 65536,
             quiet: bool | None = None, progress: Callable[[int, int], None] | None = None,
-            backend: str | None = None) -> JobReport:
+            backend: str | None = None, cluster: str | None = None, restart: bool = False) -> JobReport:
     """Run the batch job of issue 5 over a dataset directory; see the module docstring.
 
     ``quiet``: True no progress bar, False always, None only on a terminal; ``progress``: an
-    optional ``callback(rows_done, rows_total)`` called after every chunk. Example::
+    optional ``callback(rows_done, rows_total)`` called after every chunk; ``cluster``: None
+    (this process), ``local:N`` or ``tcp://HOST:PORT`` (engine.job_dask); ``restart``: drop
+    the checkpoint in OUT/.work instead of resuming from it. Example::
 
         r = run_job("data", "out", threads=2)
         r.counts["ok"], r.head
@@ -358,8 +307,11 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise JobInputError(f"{out}: exists and is not a directory")
+    if cluster is not None:
+        from engine.job_dask import parse_cluster
+        parse_cluster(cluster)  # a bad spec fails before any work
     nthreads = resolve_threads(threads)
-    resolve_backend(backend)
+    verifier = backend_name(backend)
     paths = _inputs(data_dir, validators, blocks, attestations)
     stages: dict[str, float] = {"jit": _compile_kernels(backend)}
     t = time.perf_counter()
@@ -372,56 +324,60 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
     if len(rejected["hash"]):
         raise JobInputError(f"{paths['blocks']}: block {rejected['hash'][0].tobytes().hex()} rejected "
                             f"({rejected['reason'][0]}, {len(rejected['hash'])} rejected blocks)")
+    input_sha = {k: _sha256_file(p) for k, p in paths.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = Checkpoint(out, {"inputs": input_sha, "rows": n, "bizra": _versions()["bizra"],
+                                  "params": {"bps": int(bps), "chunk_rows": int(chunk_rows), "backend": verifier}},
+                            restart=restart)
     stages["inputs"] = time.perf_counter() - t
 
-    codes = np.empty(n, np.uint8)
-    sig_valid = np.empty(n, bool)
-    parts: list[dict] = []
-    verified, verify_s, read_s = 0, 0.0, 0.0
     t = time.perf_counter()
-    scan = pl.scan_parquet(paths["attestations"])
+    chunks = [(i, lo, min(chunk_rows, n - lo)) for i, lo in enumerate(range(0, n, chunk_rows))]
+    results: dict[int, ChunkResult] = {}
+    for i, _, rows in chunks:
+        r = checkpoint.load(i)
+        if r is not None and len(r.code) == rows:
+            results[i] = r
+    resumed, done = len(results), sum(len(r.code) for r in results.values())
+    todo = [c for c in chunks if c[0] not in results]
     bar = Progress(n, "run", enabled=None if quiet is None else not quiet)
-    with bar:
-        for lo in range(0, n, chunk_rows):  # once per chunk
-            t_read = time.perf_counter()
-            try:
-                df = scan.slice(lo, chunk_rows).collect()
-            except Exception as exc:
-                raise JobInputError(f"{paths['attestations']}: corrupt Parquet file ({_first_line(exc)})") from None
-            read_s += time.perf_counter() - t_read
-            code, valid, votes, k, s = _check_chunk(df, registered, keys, nthreads, backend)
-            codes[lo:lo + len(df)] = code
-            sig_valid[lo:lo + len(df)] = valid
-            votes["row"] = lo + np.flatnonzero(code == _VOTE)
-            parts.append(votes)
-            verified, verify_s = verified + k, verify_s + s
-            bar.update(len(df))
+    with bar, _chunk_source(cluster, todo, paths["attestations"], registered, keys, nthreads, backend) as source:
+        bar.update(done)
+        for i, r in source:  # once per chunk, in completion order
+            checkpoint.save(i, r)
+            results[i] = r
+            done += len(r.code)
+            bar.update(len(r.code))
             if progress is not None:
-                progress(min(lo + len(df), n), n)
-    stages["read"] = read_s
+                progress(done, n)
+    ordered = [results.pop(i) for i, _, _ in chunks]
+    codes = np.concatenate([r.code for r in ordered]) if ordered else np.zeros(0, np.uint8)
+    sig_valid = np.concatenate([r.sig_valid for r in ordered]) if ordered else np.zeros(0, bool)
+    verified, verify_s = sum(r.verified for r in ordered), sum(r.verify_s for r in ordered)
+    stages["read"] = sum(r.read_s for r in ordered)
     stages["verify"] = verify_s
-    stages["check"] = time.perf_counter() - t - read_s - verify_s
+    stages["check"] = max(time.perf_counter() - t - stages["read"] - verify_s, 0.0)
 
     t = time.perf_counter()
-    cols = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros((0, 32) if k in ("target", "id") else 0,
-                                                                            np.uint8 if k in ("target", "id") else np.int64)
-            for k in ("row", "validator", "epoch", "target", "id")}
-    first = np.zeros(len(cols["row"]), bool)
+    vote_rows = np.flatnonzero(codes == VOTE)
+    cols = {k: _concat([getattr(r, k) for r in ordered], k) for k in ("validator", "epoch", "target", "id")}
+    del ordered
+    first = np.zeros(len(vote_rows), bool)
     first[np.unique(_void(cols["id"]), return_index=True)[1]] = True
     graph.add_votes(cols["validator"][first], cols["epoch"][first], cols["target"][first], ids=cols["id"][first])
-    codes[cols["row"]] = _vote_reasons(graph, cols["validator"], cols["epoch"], cols["target"], first)
+    codes[vote_rows] = _vote_reasons(graph, cols["validator"], cols["epoch"], cols["target"], first)
+    del cols, first
     head, tip = graph.head(), graph.finalized_tip()
     stages["graph"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
     names = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
-    tmp = {name: out / f".{name}.{os.getpid()}.tmp" for name in names}
+    tmp = {name: checkpoint.temp(name) for name in names}
     try:
         reason = pl.Series("reason", codes).replace_strict(list(range(len(REASONS))),
                                                            [r.value for r in REASONS], return_dtype=REASON_DTYPE)
-        (scan.with_columns(pl.lit(pl.Series("signature_valid", sig_valid)),
-                           pl.lit(pl.Series("counted", codes == _CODE[Reason.OK])), pl.lit(reason))
+        (pl.scan_parquet(paths["attestations"]).with_columns(pl.lit(pl.Series("signature_valid", sig_valid)),
+                           pl.lit(pl.Series("counted", codes == CODE[Reason.OK])), pl.lit(reason))
          .sink_parquet(tmp["attestations.parquet"]))
         written = pl.scan_parquet(tmp["attestations.parquet"]).select(pl.len()).collect().item()
         if written != n:
@@ -448,21 +404,41 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
             "seconds": {**{k: round(v, 6) for k, v in stages.items()}, "total": round(wall, 6)},
             "verify": {"rows": verified, "seconds": round(verify_s, 6),
                        "rows_per_s": round(verified / verify_s, 1) if verify_s > 0 else None,
-                       "threads": nthreads, "backend": resolve_backend(backend).__name__},
+                       "threads": nthreads, "backend": verifier},
             # one-time Numba compilation (or cache load) is reported apart, as seconds.jit
             "rows_per_s": round(n / (wall - stages["jit"]), 1) if wall > stages["jit"] else None,
-            "params": {"bps": int(bps), "chunk_rows": int(chunk_rows)},
+            "params": {"bps": int(bps), "chunk_rows": int(chunk_rows), "cluster": cluster},
+            "checkpoint": {"chunks": len(chunks), "resumed_chunks": resumed},
             "versions": _versions(),
-            "inputs": {k: {"path": str(p), "sha256": _sha256_file(p)} for k, p in paths.items()},
+            "inputs": {k: {"path": str(p), "sha256": input_sha[k]} for k, p in paths.items()},
         }
         tmp["report.json"].write_text(json.dumps(report, indent=2) + "\n")
+        (out / "report.json").unlink(missing_ok=True)  # an older result must not pass for this one
         for name in names:  # report.json last: its presence means a complete result
             os.replace(tmp[name], out / name)
+        checkpoint.clear()
     finally:
         for p in tmp.values():
             p.unlink(missing_ok=True)
     return JobReport(out, n, counts, report["head"], report["finalized_tip"], tip_height,
                      report["rows_per_s"] or 0.0, report)
+
+
+def _concat(parts: list[np.ndarray], name: str) -> np.ndarray:
+    if parts:
+        return np.concatenate(parts)
+    return np.zeros((0, 32), np.uint8) if name in ("target", "id") else np.zeros(0, np.int64)
+
+
+@contextlib.contextmanager
+def _chunk_source(cluster, todo, path, registered, keys, threads, backend):
+    """(chunk index, ChunkResult) for every chunk of ``todo``: here, or on a Dask cluster."""
+    if cluster is None:
+        yield ((i, check_slice(path, lo, rows, registered, keys, threads, backend)) for i, lo, rows in todo)
+        return
+    from engine.job_dask import chunk_results, open_cluster
+    with open_cluster(cluster, None if threads is None else threads) as (client, per_task):
+        yield chunk_results(client, todo, path, registered, keys, per_task, backend)
 
 
 def _compile_kernels(backend: str | None) -> float:
@@ -483,7 +459,9 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     """Register ``bizra run`` on an argparse subparsers object; the command is ``cmd_run``."""
     p = subparsers.add_parser("run", help="verify a dataset and compute head, finality and evidence",
                               description="Check every attestation row, build the BlockGraph, write "
-                              "OUT/attestations.parquet, blocks.parquet, equivocations.parquet and report.json.")
+                              "OUT/attestations.parquet, blocks.parquet, equivocations.parquet and report.json. "
+                              "Finished chunks are checkpointed in OUT/.work: after a crash or kill, the same "
+                              "command resumes where it stopped and writes the same outputs.")
     p.add_argument("--data", type=Path, default=None, help="dataset directory (bizra generate output)")
     p.add_argument("--out", type=Path, required=True, help="output directory (created)")
     for name in ("validators", "blocks", "attestations"):
@@ -491,6 +469,11 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="verify threads (default: BIZRA_THREADS, else CPUs)")
     p.add_argument("--bps", type=int, default=6667, help="finality threshold in basis points (default 6667)")
     p.add_argument("--chunk-rows", type=int, default=65536, help="rows per chunk (default 65536)")
+    p.add_argument("--cluster", default=None, metavar="SPEC",
+                   help="run the chunks on Dask: local:N (N worker processes here) or tcp://HOST:PORT "
+                   "(an existing scheduler; workers must see the input files at the same paths)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the checkpoint in OUT/.work instead of resuming from it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
     return p
@@ -501,7 +484,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         r = run_job(args.data, args.out, validators=args.validators, blocks=args.blocks,
                     attestations=args.attestations, threads=args.threads, bps=args.bps,
-                    chunk_rows=args.chunk_rows, quiet=True if args.quiet else None)
+                    chunk_rows=args.chunk_rows, quiet=True if args.quiet else None,
+                    cluster=args.cluster, restart=args.restart)
     except (BizraError, ValueError) as exc:  # ValueError: configuration (BIZRA_THREADS=abc, backend)
         print(f"bizra run: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

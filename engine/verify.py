@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "BACKENDS",
+    "backend_name",
     "VerifyColumns",
     "resolve_backend",
     "resolve_batch",
@@ -126,6 +127,12 @@ def resolve_backend(backend: str | None = None) -> ModuleType:
     if backend not in BACKENDS:
         raise ValueError(f"{source}: unknown verify backend {backend!r} (expected one of {', '.join(BACKENDS)})")
     return importlib.import_module(BACKENDS[backend])
+
+
+def backend_name(backend: str | None = None) -> str:
+    """The name (a BACKENDS key) of the backend ``resolve_backend`` picks: ``"numba"`` or ``"libsodium"``."""
+    module = resolve_backend(backend).__name__
+    return next(name for name, mod in BACKENDS.items() if mod == module)
 
 
 def resolve_threads(threads: int | None = None) -> int:
