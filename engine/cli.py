@@ -21,9 +21,9 @@ import polars as pl
 
 from engine.attestation import BODY_SIZE, binary_to_array
 from engine.dataset import generate_dataset, keygen, read_attestations, write_parquet_atomic
-from engine import job, poi_weights, service
+from engine import job, job_client, poi_weights, service
 from engine.errors import BizraError
-from engine.verify import BACKENDS, resolve_backend, resolve_threads, verify_many
+from engine.verify import backend_name, resolve_backend, resolve_threads, verify_many
 
 __all__ = ["main"]
 
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_options(d)
     poi_weights.add_cli(sub)
     job.add_cli(sub)
+    job_client.add_cli(sub)
     service.add_cli(sub)
     return parser
 
@@ -183,15 +184,10 @@ def verify_file(src: Path, dst: Path, *, threads: int | None, backend: str | Non
             "rows_per_s": n / seconds if seconds > 0 else float("inf"), "threads": nthreads}
 
 
-def _backend_name(backend: str | None) -> str:
-    module = resolve_backend(backend).__name__
-    return next(name for name, mod in BACKENDS.items() if mod == module)
-
-
 def _cmd_verify(args: argparse.Namespace) -> int:
     s = verify_file(args.attestations, args.out, threads=args.threads, backend=args.backend)
     print(f"verified {s['rows']:,} rows: {s['valid']:,} valid, {s['rows'] - s['valid']:,} invalid "
-          f"({_backend_name(args.backend)}, {s['threads']} threads, {s['rows_per_s']:,.0f} rows/s) -> {args.out}")
+          f"({backend_name(args.backend)}, {s['threads']} threads, {s['rows_per_s']:,.0f} rows/s) -> {args.out}")
     return 0
 
 
@@ -231,7 +227,7 @@ def run_demo_job(data_dir: Path, out_dir: Path, args: argparse.Namespace) -> lis
         f"finalized height {r.finalized_height} (tip {r.finalized_tip})",
         f"{r.rows:,} attestations: {counts}",
         f"job {r.rows_per_s:,.0f} rows/s; signatures {verify['rows_per_s']:,.0f}/s "
-        f"({_backend_name(args.backend)})",
+        f"({backend_name(args.backend)})",
         f"outputs: {out_dir}/attestations.parquet, blocks.parquet, equivocations.parquet, report.json",
     ] + ([f"(plus {jit:.1f} s one-time Numba compilation, cached for next runs)"] if jit >= 1 else [])
 
@@ -254,7 +250,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 _COMMANDS = {"generate": _cmd_generate, "keygen": _cmd_keygen, "verify": _cmd_verify, "demo": _cmd_demo,
-             "weights": poi_weights.run_cli, "run": job.cmd_run, "serve": service.cmd_serve}
+             "weights": poi_weights.run_cli, "run": job.cmd_run, "serve": service.cmd_serve,
+             "submit": job_client.cmd_submit, "status": job_client.cmd_status, "cancel": job_client.cmd_cancel}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ Example: ``app.add_middleware(BodyLimit, limit=16 << 20)``.
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 from fastapi import HTTPException
@@ -58,20 +59,20 @@ class BodyLimit:
         await response(scope, receive, send)
 
 class TokenGate:
-    """Bearer-token check for POSTs to ``paths``, before anything reads the body (so a client
+    """Bearer-token check for POSTs to the paths that ``paths`` (a regex) fully matches, before anything reads the body (so a client
     without the token learns nothing, not even whether its JSON parses). The token is compared
     in constant time; with no token configured these endpoints answer 503."""
 
-    def __init__(self, app: Any, token: str | None, paths: frozenset[str]) -> None:
+    def __init__(self, app: Any, token: str | None, paths: re.Pattern[str]) -> None:
         self.app, self.paths = app, paths
         self.token = None if token is None else token.encode()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") not in self.paths:
+        if scope["type"] != "http" or scope["method"] != "POST" or not self.paths.fullmatch(scope["path"].rstrip("/")):
             return await self.app(scope, receive, send)
         if self.token is None:
             response = JSONResponse({"detail": "disabled: BIZRA_API_TOKEN is not set on this node "
-                                     "(signing and job submission need it)"}, status_code=503)
+                                     "(signing and jobs need it)"}, status_code=503)
             return await response(scope, receive, send)
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         scheme, _, token = given.partition(b" ")

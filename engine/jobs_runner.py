@@ -7,12 +7,15 @@ rather than buffered without limit. Job records are kept in memory, the last ``k
 ones only, so a long-running node does not grow without bound.
 
 Paths: a job reads a dataset directory *inside* the service's data directory (``data``:
-a relative path, default the data directory itself) and always writes to
-``<jobs dir>/<job id>/``; a request can never name an absolute path or leave those
-directories with ``..``.
+a relative path, default the data directory itself) and writes to ``<jobs dir>/<out>/``,
+where ``out`` is a plain name (default: the job id); a request can never name an absolute
+path or leave those directories with ``..``. Two live jobs never share an ``out`` (409).
+Because run_job checkpoints every chunk in ``<out>/.work``, submitting the same ``out`` again
+after a cancel or a crashed node resumes the work instead of redoing it.
 
-States: ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` (``error`` holds the one-line
-reason, as the CLI would print it). ``progress`` is run_job's ``(rows_done, rows_total)``.
+States: ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` | ``cancelled`` (``error``
+holds the one-line reason, as the CLI would print it). ``progress`` is run_job's
+``(rows_done, rows_total)``. A running job is cancelled between two chunks.
 
 Example::
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -37,14 +41,24 @@ from typing import Any
 from engine.errors import BizraError, InputError
 from engine.job import JobReport, run_job
 
-__all__ = ["Job", "JobQueueFull", "JobRunner", "JobSpec"]
+__all__ = ["Job", "JobCancelled", "JobConflict", "JobQueueFull", "JobRunner", "JobSpec"]
 
 log = logging.getLogger("bizra.jobs")
 RESULT_FILES = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
+FINISHED = ("succeeded", "failed", "cancelled")
+_OUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class JobQueueFull(BizraError):
     """The bounded queue is full; the client should retry later."""
+
+
+class JobConflict(BizraError):
+    """The request clashes with a job's state: its ``out`` is in use, or it already finished."""
+
+
+class JobCancelled(BizraError):
+    """Raised inside run_job (from its progress callback) to stop a cancelled job between chunks."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +68,7 @@ class JobSpec:
     data: str = "."
     bps: int = 6667
     chunk_rows: int = 65536
+    out: str | None = None  # a name under the jobs directory; None: the job id
 
 
 @dataclasses.dataclass
@@ -72,12 +87,13 @@ class Job:
     rows_total: int | None = None
     error: str | None = None
     summary: dict[str, Any] | None = None
+    cancel_requested: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``GET /api/v1/jobs/{id}``."""
         done = self.state == "succeeded"
         return {
-            "id": self.id, "state": self.state, "data": self.spec.data,
+            "id": self.id, "state": self.state, "data": self.spec.data, "out": self.out_dir.name,
             "params": {"bps": self.spec.bps, "chunk_rows": self.spec.chunk_rows},
             "submitted_at": self.submitted_at, "started_at": self.started_at, "finished_at": self.finished_at,
             "progress": {"rows_done": self.rows_done, "rows_total": self.rows_total,
@@ -130,9 +146,15 @@ class JobRunner:
             raise InputError(f"bps: must satisfy 5000 < bps <= 10000, got {spec.bps}")
         if spec.chunk_rows < 1:
             raise InputError(f"chunk_rows: must be >= 1, got {spec.chunk_rows}")
+        if spec.out is not None and not _OUT_NAME.fullmatch(spec.out):
+            raise InputError(f"out: {spec.out[:80]!r} is not a plain name (letters, digits, '.', '_', '-'; "
+                             "at most 128; not starting with '.' or '-')")
         job_id = uuid.uuid4().hex
-        job = Job(job_id, spec, data_dir, self.jobs_root / job_id)
+        job = Job(job_id, spec, data_dir, self.jobs_root / (spec.out or job_id))
         with self._lock:
+            busy = next((j for j in self._jobs.values() if j.out_dir == job.out_dir and j.state not in FINISHED), None)
+            if busy is not None:
+                raise JobConflict(f"out: {job.out_dir.name!r} is in use by job {busy.id} ({busy.state})")
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
@@ -153,8 +175,23 @@ class JobRunner:
             job = self._jobs.get(job_id)
             return None if job is None else job.to_json()
 
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued job now, a running one between two chunks; None when unknown,
+        JobConflict when it already finished."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job.state in FINISHED:
+                raise JobConflict(f"job_id: job {job_id} already {job.state}")
+            job.cancel_requested = True
+            if job.state == "queued":  # the worker skips it when it comes out of the queue
+                job.state, job.error, job.finished_at = "cancelled", "cancelled before it started", time.time()
+        log.info("job %s: cancel requested", job_id)
+        return job
+
     def _forget_old(self) -> None:
-        finished = [j for j in self._jobs.values() if j.state in ("succeeded", "failed")]
+        finished = [j for j in self._jobs.values() if j.state in FINISHED]
         for job in finished[: max(0, len(finished) - self._keep)]:
             del self._jobs[job.id]
 
@@ -167,15 +204,23 @@ class JobRunner:
 
     def _execute(self, job: Job) -> None:
         with self._lock:
+            if job.state == "cancelled":
+                return
             job.state, job.started_at = "running", time.time()
 
         def progress(done: int, total: int) -> None:
             with self._lock:
                 job.rows_done, job.rows_total = done, total
+                if job.cancel_requested:
+                    raise JobCancelled("cancelled by request; finished chunks are kept in "
+                                       f"{job.out_dir.name}/.work: submit the same out again to resume")
 
         try:
             report = self._run(job.data_dir, job.out_dir, threads=self._threads, bps=job.spec.bps,
                                chunk_rows=job.spec.chunk_rows, quiet=True, progress=progress)
+        except JobCancelled as exc:
+            self._finish(job, error=str(exc), state="cancelled")
+            return
         except (BizraError, ValueError, OSError) as exc:  # expected: bad dataset, unwritable disk
             self._finish(job, error=" ".join(str(exc).split()))
             return
@@ -191,9 +236,10 @@ class JobRunner:
         }
         self._finish(job, summary=summary)
 
-    def _finish(self, job: Job, *, error: str | None = None, summary: dict[str, Any] | None = None) -> None:
+    def _finish(self, job: Job, *, error: str | None = None, summary: dict[str, Any] | None = None,
+                state: str | None = None) -> None:
         with self._lock:
-            job.state = "failed" if error else "succeeded"
+            job.state = state or ("failed" if error else "succeeded")
             job.error, job.summary, job.finished_at = error, summary, time.time()
             if summary is not None and job.rows_total is None:
                 job.rows_done = job.rows_total = summary["rows"]
@@ -207,7 +253,7 @@ class JobRunner:
                     dropped = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if dropped is not None:
+                if dropped is not None and dropped.state == "queued":
                     dropped.state, dropped.error = "failed", "service shut down before the job started"
         try:
             self._queue.put(None, timeout=timeout)

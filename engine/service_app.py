@@ -8,8 +8,8 @@ Metrics: engine.metrics on PROMETHEUS_PORT via prometheus_client's own server.
 
 Decisions (tested in tests/test_service*.py):
 - BIZRA_API_TOKEN unset or empty: the node serves everything except the endpoints that need it
-  (POST /poi/generate and POST /jobs answer 503 naming BIZRA_API_TOKEN); startup logs that
-  signing is disabled. A wrong or missing Bearer token is 401, checked before the body is read;
+  (POST /poi/generate, POST /jobs and POST /jobs/{id}/cancel answer 503 naming BIZRA_API_TOKEN);
+  startup logs that signing is disabled. A wrong or missing Bearer token is 401, checked before the body is read;
   tokens compare in constant time (engine.http_guards.TokenGate). Ingest (/blocks, /attestations)
   is open like a gossip port: attestations are signature-checked, blocks are not signed, so keep
   the port on a trusted network.
@@ -18,7 +18,8 @@ Decisions (tested in tests/test_service*.py):
   (schema errors also carry ``errors`` with FastAPI's locations; rows of a list are named
   ``[i].field``), 404 unknown block/job, 413 body over BIZRA_MAX_BODY_BYTES (counted as it
   streams, not only from Content-Length: engine.http_guards.BodyLimit), 415 unknown upload type,
-  429 job queue full, 503 not ready. A 500 is a bug: logged with its traceback, answered without
+  409 job conflict (its ``out`` in use, or cancelling a finished job), 429 job queue full,
+  503 not ready. A 500 is a bug: logged with its traceback, answered without
   details.
 - verify_batch: a JSON row with bad hex or a wrong length is a 422 (the client's JSON is wrong);
   an Arrow/Parquet row with a wrong width or a body that does not decode is ``valid: false``
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import secrets
 import threading
 import time
@@ -59,7 +61,7 @@ from engine.attestation import (
 )
 from engine.errors import BizraError
 from engine.http_guards import BodyLimit, TokenGate
-from engine.jobs_runner import JobQueueFull, JobRunner, JobSpec
+from engine.jobs_runner import JobConflict, JobQueueFull, JobRunner, JobSpec
 from engine.metrics import Metrics, RequestMetrics
 from engine.microbatch import MicroBatcher
 from engine.node_state import NodeState, parse_upload
@@ -171,6 +173,7 @@ class JobRequest(_Strict):
     data: Annotated[str, Field(min_length=1, max_length=4096)] = "."
     bps: Annotated[StrictInt, Field(gt=5000, le=10000)] = 6667
     chunk_rows: Annotated[StrictInt, Field(ge=1, le=1 << 24)] = 65536
+    out: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 # One JSON row of verify_batch / attestations: hex body (or body_hex), signature, public_key.
@@ -199,6 +202,7 @@ _ERROR_DOC: dict[int, dict[str, Any]] = {code: {"description": text} for code, t
     413: "request body over BIZRA_MAX_BODY_BYTES",
     415: "content type not accepted",
     422: "a field is missing, of the wrong type, bad hex or the wrong length (detail names it)",
+    409: "job conflict: its out is in use by a live job, or the job already finished",
     429: "job queue full",
     503: "not ready yet (loading), or BIZRA_API_TOKEN not set for signing/jobs",
 }.items()}
@@ -223,7 +227,7 @@ def _friendly(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
-_PROTECTED = frozenset({"/api/v1/poi/generate", "/api/v1/jobs"})  # POST only; GET /jobs/{id} is open
+_PROTECTED = re.compile(r"/api/v1/(poi/generate|jobs|jobs/[^/]+/cancel)")  # POST only; GET /jobs/{id} is open
 
 
 def _latency_us(t0: float) -> int:
@@ -280,7 +284,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
 
     @app.exception_handler(BizraError)
     async def bad_input(request: Request, exc: BizraError) -> JSONResponse:
-        status = 429 if isinstance(exc, JobQueueFull) else 422
+        status = 429 if isinstance(exc, JobQueueFull) else 409 if isinstance(exc, JobConflict) else 422
         return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
 
     @app.exception_handler(Exception)
@@ -380,9 +384,9 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         up = await run_in_threadpool(parse_upload, request.headers.get("content-type", ""), raw)
         return await run_in_threadpool(state.add_attestations, up)
 
-    @app.post("/api/v1/jobs", status_code=202, responses=_doc(401, 429, 503))
+    @app.post("/api/v1/jobs", status_code=202, responses=_doc(401, 409, 429, 503))
     async def submit_job(req: JobRequest) -> JSONResponse:
-        job = app.state.jobs.submit(JobSpec(data=req.data, bps=req.bps, chunk_rows=req.chunk_rows))
+        job = app.state.jobs.submit(JobSpec(data=req.data, bps=req.bps, chunk_rows=req.chunk_rows, out=req.out))
         return JSONResponse(app.state.jobs.snapshot(job.id), status_code=202,
                             headers={"Location": f"/api/v1/jobs/{job.id}"})
 
@@ -392,5 +396,12 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
         if snap is None:
             raise HTTPException(404, f"job_id: unknown job {job_id[:64]!r}")
         return snap
+
+    @app.post("/api/v1/jobs/{job_id}/cancel", status_code=202,
+              responses={code: _ERROR_DOC[code] for code in (401, 404, 409, 422, 503)})
+    async def cancel_job(job_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
+        if app.state.jobs.cancel(job_id) is None:
+            raise HTTPException(404, f"job_id: unknown job {job_id[:64]!r}")
+        return app.state.jobs.snapshot(job_id)
 
     return app

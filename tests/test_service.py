@@ -442,6 +442,10 @@ def test_job_runs_to_completion(api: Api, data: Path) -> None:
     assert job["progress"]["rows_done"] == job["progress"]["rows_total"] == 240
     assert all(Path(p).exists() for p in job["result"]["files"].values())
     assert api("GET", "/api/v1/jobs/nope").status_code == 404
+    assert api("POST", f"/api/v1/jobs/{job['id']}/cancel").status_code == 401  # cancelling needs the token too
+    r = api("POST", f"/api/v1/jobs/{job['id']}/cancel", headers=AUTH)
+    assert r.status_code == 409 and "already succeeded" in r.json()["detail"]
+    assert api("POST", "/api/v1/jobs/nope/cancel", headers=AUTH).status_code == 404
 
 
 @pytest.mark.parametrize("payload, field", [({"data": "../"}, "data"), ({"data": "/etc"}, "data"),
