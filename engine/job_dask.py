@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from engine.errors import BizraError
 from engine.job_chunks import ChunkResult, check_slice
+from engine.verify import usable_cpus
 
 __all__ = ["chunk_results", "open_cluster", "parse_cluster"]
 
@@ -51,7 +51,7 @@ def open_cluster(spec: str, threads: int | None) -> Iterator[tuple[object, int |
         raise BizraError("--cluster needs Dask: pip install 'bizra[dist]'") from None
     kind, where = parse_cluster(spec)
     if kind == "local":
-        per_task = threads or max(1, (os.cpu_count() or 1) // int(where))
+        per_task = threads or max(1, usable_cpus() // int(where))
         with LocalCluster(n_workers=int(where), threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             yield client, per_task

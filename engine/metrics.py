@@ -14,6 +14,8 @@ one), so several apps can live in one process (tests) and a scrape shows exactly
     bizra_poi_verify_batch_size        histogram  rows per verify_many call (micro-batches and uploads)
     bizra_http_requests_total          counter    every request by route template and status code
     bizra_http_request_seconds         histogram  every request by route template
+    bizra_process_threads              gauge      OS threads of the process (Numba, libsodium and
+                                                  uvicorn threads too; process_* has no thread count)
     process_* / python_*                          process and interpreter metrics
 
 Latency buckets are log-spaced 1-2-5 from 1 us to 10 s (22 buckets): fine enough that
@@ -30,6 +32,7 @@ Example::
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -37,6 +40,7 @@ import numpy as np
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
@@ -68,6 +72,15 @@ METRIC_NAMES: tuple[str, ...] = (
 DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
+def os_threads() -> int:
+    """Threads the kernel counts for this process (native ones included), else Python's count."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    except (OSError, StopIteration, ValueError):
+        return threading.active_count()
+
+
 class Metrics:
     """The service's collectors on a private registry; all methods are thread-safe.
 
@@ -96,6 +109,7 @@ class Metrics:
                                   ["method", "route", "status"], registry=r)
         self.http_seconds = Histogram("bizra_http_request_seconds", "seconds per HTTP request by route",
                                       ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        Gauge("bizra_process_threads", "OS threads of this process", registry=r).set_function(os_threads)
 
     def record_generate(self, seconds: float) -> None:
         """One signature made."""

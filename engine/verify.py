@@ -10,7 +10,7 @@ backends only ever see :class:`VerifyColumns`.  A backend is a module exposing
 Configuration (read per call, so a running process can be switched by its environment):
 ``BIZRA_VERIFY_BACKEND`` (default "numba" when engine.verify_numba is importable, else
 "libsodium"), ``POI_BATCH_VERIFY`` (1 = batch verifier, 0 = one-by-one; default 1),
-``BIZRA_THREADS`` (default os.cpu_count()).
+``BIZRA_THREADS`` (default: the usable CPUs).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ __all__ = [
     "resolve_backend",
     "resolve_batch",
     "resolve_threads",
+    "usable_cpus",
     "to_columns",
     "verify_many",
     "verify_one",
@@ -135,8 +136,15 @@ def backend_name(backend: str | None = None) -> str:
     return next(name for name, mod in BACKENDS.items() if mod == module)
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the OS has one, else the CPU count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def resolve_threads(threads: int | None = None) -> int:
-    """``threads``, else BIZRA_THREADS, else os.cpu_count().  Example: ``resolve_threads(2) == 2``."""
+    """``threads``, else BIZRA_THREADS, else the CPUs this process may run on (its affinity mask,
+    which taskset and cpusets narrow; a CFS quota in a container does not, hence BIZRA_THREADS
+    in the Kubernetes ConfigMap).  Example: ``resolve_threads(2) == 2``."""
     if threads is None:
         raw = os.environ.get("BIZRA_THREADS", "").strip()
         if raw:
@@ -146,8 +154,8 @@ def resolve_threads(threads: int | None = None) -> int:
                 raise ValueError(f"BIZRA_THREADS: not an integer: {raw!r}") from None
             source = "BIZRA_THREADS"
         else:
-            threads = os.cpu_count() or 1
-            source = "os.cpu_count()"
+            threads = usable_cpus()
+            source = "the CPU count"
     else:
         source = "threads"
     if threads < 1:

@@ -93,6 +93,9 @@ GROUPS = [
          [(f"process_open_fds {BIZRA_TARGETS}", "open {{instance}}"),
           (f"process_max_fds {BIZRA_TARGETS}", "limit {{instance}}")],
          "Sockets and files held by the process, against its limit."),
+        ("Threads", "timeseries", "short",
+         [("bizra_process_threads", "threads {{instance}}")],
+         "OS threads of the process: uvicorn, the verify worker threads (BIZRA_THREADS), libsodium."),
     ]),
 ]
 
