@@ -52,7 +52,7 @@ from engine.attestation import ATTESTATION_SCHEMA, BINARY_WIDTHS, binary_column,
 from engine.blockgraph import BlockGraph
 from engine.dataset import read_blocks, read_validators
 from engine.errors import BizraError, InputError, KeyAdmissionError, Reason
-from engine.job_chunks import CODE, VOTE, Checkpoint, ChunkResult, JobInputError, check_slice
+from engine.job_chunks import CODE, VOTE, Checkpoint, JobInputError, check_slice
 from engine.progress import Progress
 from engine.verify import backend_name, resolve_threads, warm_up
 
@@ -209,18 +209,66 @@ def _first_line(exc: BaseException) -> str:
 # ---- vote-level reasons ------------------------------------------------------------------
 
 
-def _vote_reasons(graph: BlockGraph, v: np.ndarray, e: np.ndarray, target: np.ndarray,
+def _feed_votes(graph: BlockGraph, checkpoint: Checkpoint, chunks: int, votes: int):
+    """Add every vote row to the graph, one checkpointed chunk at a time, and return what the
+    vote-level reasons need: validator, epoch, whether the target is a block, and whether the
+    row is the first with its body (input order).
+
+    The graph gets the repeats of a body too: they are the same (validator, epoch, target, id)
+    vote, which the graph counts once. Memory stays near 17 bytes per vote here plus the
+    graph's own columns, instead of a second copy of every target and id.
+    """
+    blocks = np.sort(_void(graph.block_hashes()))
+    v = np.empty(votes, np.int64)
+    e = np.empty(votes, np.int64)
+    known = np.zeros(votes, bool)
+    prefix = np.empty(votes, np.uint64)  # the first 8 bytes of each id: exact duplicates are found below
+    starts = np.zeros(chunks + 1, np.int64)
+    for i in range(chunks):  # once per chunk
+        r = checkpoint.load(i)
+        k = len(r.validator)
+        starts[i + 1] = starts[i] + k
+        lo = starts[i]
+        v[lo:lo + k], e[lo:lo + k] = r.validator, r.epoch
+        prefix[lo:lo + k] = r.id[:, :8].copy().view(np.uint64).reshape(-1)
+        if len(blocks) and k:
+            t = _void(r.target)
+            known[lo:lo + k] = blocks[np.minimum(np.searchsorted(blocks, t), len(blocks) - 1)] == t
+        graph.add_votes(r.validator, r.epoch, r.target, ids=r.id)
+    return v, e, known, _first_of_each_id(prefix, checkpoint, starts)
+
+
+def _first_of_each_id(prefix: np.ndarray, checkpoint: Checkpoint, starts: np.ndarray) -> np.ndarray:
+    """True for the first vote row of each distinct id. Rows that share an 8-byte prefix are
+    few (the repeats, plus chance collisions at about n^2 / 2^65); only their full ids are
+    read back from the checkpoint files and compared."""
+    first = np.ones(len(prefix), bool)
+    order = np.argsort(prefix, kind="stable")
+    same = prefix[order][1:] == prefix[order][:-1]
+    shared = np.zeros(len(prefix), bool)
+    shared[order[1:][same]] = shared[order[:-1][same]] = True
+    rows = np.flatnonzero(shared)  # ascending: input order
+    if len(rows):
+        chunk_of = np.searchsorted(starts, rows, side="right") - 1
+        ids = np.empty((len(rows), 32), np.uint8)
+        for i in np.unique(chunk_of):  # once per chunk holding a shared prefix
+            at = chunk_of == i
+            ids[at] = checkpoint.load(int(i)).id[rows[at] - starts[i]]
+        seen = np.zeros(len(rows), bool)
+        seen[np.unique(_void(ids), return_index=True)[1]] = True  # first occurrence, in row order
+        first[rows] = seen
+    return first
+
+
+def _vote_reasons(graph: BlockGraph, v: np.ndarray, e: np.ndarray, known: np.ndarray,
                   first: np.ndarray) -> np.ndarray:
     """Reason codes of the vote rows (input order); see the module docstring for the rules."""
     n = len(v)
     excl = graph.exclusion_epochs()
     x = excl[v] if n else np.zeros(0, np.int64)
     equiv = (x >= 0) & (e >= x)
-    blocks = np.sort(_void(graph.block_hashes()))
-    t = _void(target)
-    pos = np.minimum(np.searchsorted(blocks, t), max(len(blocks) - 1, 0))
-    known = blocks[pos] == t if len(blocks) else np.zeros(n, bool)
     live = first & ~equiv & known & (x < 0)
+    del x
     # Latest epoch per validator, first row in input order among equals: sort by
     # (validator, -epoch, row) and take the head of each validator's run.
     rows = np.flatnonzero(live)
@@ -235,6 +283,26 @@ def _vote_reasons(graph: BlockGraph, v: np.ndarray, e: np.ndarray, target: np.nd
 
 
 # ---- outputs -------------------------------------------------------------------------------
+
+
+_WRITE_ROWS = 65536  # fixed, not chunk_rows: the output's bytes must not depend on the chunking
+
+
+def _attestations_frame(path: Path, codes: np.ndarray, sig_valid: np.ndarray) -> pl.LazyFrame:
+    """The input rows plus signature_valid, counted and reason, as a lazy concatenation of
+    slices: Polars streams it with memory bounded by a slice (one lazy frame with whole-column
+    literals made it hold about three times the file)."""
+    scan = pl.scan_parquet(path)
+
+    def part(lo: int, hi: int) -> pl.LazyFrame:
+        reason = pl.Series("reason", codes[lo:hi]).replace_strict(
+            list(range(len(REASONS))), [r.value for r in REASONS], return_dtype=REASON_DTYPE)
+        return scan.slice(lo, hi - lo).with_columns(
+            pl.lit(pl.Series("signature_valid", sig_valid[lo:hi])),
+            pl.lit(pl.Series("counted", codes[lo:hi] == CODE[Reason.OK])), pl.lit(reason))
+
+    n = len(codes)
+    return pl.concat([part(lo, min(lo + _WRITE_ROWS, n)) for lo in range(0, n, _WRITE_ROWS)] or [part(0, 0)])
 
 
 def _blocks_frame(graph: BlockGraph) -> pl.DataFrame:
@@ -333,40 +401,39 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
 
     t = time.perf_counter()
     chunks = [(i, lo, min(chunk_rows, n - lo)) for i, lo in enumerate(range(0, n, chunk_rows))]
-    results: dict[int, ChunkResult] = {}
-    for i, _, rows in chunks:
-        r = checkpoint.load(i)
-        if r is not None and len(r.code) == rows:
-            results[i] = r
-    resumed, done = len(results), sum(len(r.code) for r in results.values())
-    todo = [c for c in chunks if c[0] not in results]
+    # Only the per-row columns stay in memory while chunks run; each chunk's vote columns stay
+    # in its checkpoint file until the graph stage reads them back one chunk at a time.
+    codes = np.empty(n, np.uint8)
+    sig_valid = np.empty(n, bool)
+    stats = np.zeros((len(chunks), 3))  # verified, verify seconds, read seconds
+    todo = []
+    for i, lo, rows in chunks:
+        saved = checkpoint.load_rows(i)
+        if saved is not None and len(saved[0]) == rows:
+            codes[lo:lo + rows], sig_valid[lo:lo + rows], stats[i] = saved
+        else:
+            todo.append((i, lo, rows))
+    resumed, done = len(chunks) - len(todo), n - sum(rows for _, _, rows in todo)
     bar = Progress(n, "run", enabled=None if quiet is None else not quiet)
     with bar, _chunk_source(cluster, todo, paths["attestations"], registered, keys, nthreads, backend) as source:
         bar.update(done)
         for i, r in source:  # once per chunk, in completion order
             checkpoint.save(i, r)
-            results[i] = r
+            lo = chunks[i][1]
+            codes[lo:lo + len(r.code)], sig_valid[lo:lo + len(r.code)], stats[i] = r.code, r.sig_valid, r.stats()
             done += len(r.code)
             bar.update(len(r.code))
             if progress is not None:
                 progress(done, n)
-    ordered = [results.pop(i) for i, _, _ in chunks]
-    codes = np.concatenate([r.code for r in ordered]) if ordered else np.zeros(0, np.uint8)
-    sig_valid = np.concatenate([r.sig_valid for r in ordered]) if ordered else np.zeros(0, bool)
-    verified, verify_s = sum(r.verified for r in ordered), sum(r.verify_s for r in ordered)
-    stages["read"] = sum(r.read_s for r in ordered)
+    verified, verify_s = int(stats[:, 0].sum()), float(stats[:, 1].sum())
+    stages["read"] = float(stats[:, 2].sum())
     stages["verify"] = verify_s
     stages["check"] = max(time.perf_counter() - t - stages["read"] - verify_s, 0.0)
 
     t = time.perf_counter()
-    vote_rows = np.flatnonzero(codes == VOTE)
-    cols = {k: _concat([getattr(r, k) for r in ordered], k) for k in ("validator", "epoch", "target", "id")}
-    del ordered
-    first = np.zeros(len(vote_rows), bool)
-    first[np.unique(_void(cols["id"]), return_index=True)[1]] = True
-    graph.add_votes(cols["validator"][first], cols["epoch"][first], cols["target"][first], ids=cols["id"][first])
-    codes[vote_rows] = _vote_reasons(graph, cols["validator"], cols["epoch"], cols["target"], first)
-    del cols, first
+    v, e, known, first = _feed_votes(graph, checkpoint, len(chunks), int(np.count_nonzero(codes == VOTE)))
+    codes[codes == VOTE] = _vote_reasons(graph, v, e, known, first)
+    del v, e, known, first
     head, tip = graph.head(), graph.finalized_tip()
     stages["graph"] = time.perf_counter() - t
 
@@ -374,11 +441,7 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
     names = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
     tmp = {name: checkpoint.temp(name) for name in names}
     try:
-        reason = pl.Series("reason", codes).replace_strict(list(range(len(REASONS))),
-                                                           [r.value for r in REASONS], return_dtype=REASON_DTYPE)
-        (pl.scan_parquet(paths["attestations"]).with_columns(pl.lit(pl.Series("signature_valid", sig_valid)),
-                           pl.lit(pl.Series("counted", codes == CODE[Reason.OK])), pl.lit(reason))
-         .sink_parquet(tmp["attestations.parquet"]))
+        _attestations_frame(paths["attestations"], codes, sig_valid).sink_parquet(tmp["attestations.parquet"])
         written = pl.scan_parquet(tmp["attestations.parquet"]).select(pl.len()).collect().item()
         if written != n:
             raise BizraError(f"{out}: wrote {written} attestation rows, expected {n}")

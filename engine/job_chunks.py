@@ -58,10 +58,13 @@ class ChunkResult:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             np.savez(f, **{k: getattr(self, k) for k in self._ARRAYS},
-                     stats=np.array([self.verified, self.verify_s, self.read_s], np.float64))
+                     stats=self.stats())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+    def stats(self) -> np.ndarray:
+        return np.array([self.verified, self.verify_s, self.read_s], np.float64)
 
     @classmethod
     def load(cls, path: Path) -> ChunkResult:
@@ -171,11 +174,18 @@ class Checkpoint:
     def chunk_path(self, i: int) -> Path:
         return self.dir / f"chunk-{i:08d}.npz"
 
-    def load(self, i: int) -> ChunkResult | None:
-        """The finished chunk ``i``, or None (missing, or damaged: then it is simply redone)."""
+    def load(self, i: int) -> ChunkResult:
+        """Chunk ``i``, which load_rows found readable (or this run saved)."""
+        return ChunkResult.load(self.chunk_path(i))
+
+    def load_rows(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(code, sig_valid, stats) of finished chunk ``i``, or None: missing, or damaged (the
+        file is removed and the chunk simply redone). Every array is read, so a chunk that
+        passes here can be loaded whole later."""
         path = self.chunk_path(i)
         try:
-            return ChunkResult.load(path)
+            r = ChunkResult.load(path)
+            return r.code, r.sig_valid, r.stats()
         except FileNotFoundError:
             return None
         except Exception:  # torn or damaged: zipfile, numpy and the OS each raise their own types
