@@ -1,51 +1,56 @@
 """Numba ZIP-215 verifier throughput vs 1-thread libsodium on the same signatures (asv).
 
 ``time_*`` are absolute; ``track_ratio_*`` report numba throughput / libsodium throughput
-measured back to back in the same process (DESIGN section 8: these machines are shared,
-so only same-run ratios are comparable across runs). Messages are 120 bytes.
+measured back to back in the same process, unit "x" (DESIGN section 8: these machines are
+shared, so only same-run ratios are comparable across runs). Messages are 120 bytes.
+
+``keys`` of FixedBatch: every row of a batch has its own key, and
+
+- ``cached``: the verifier has seen the keys before (a known validator set, the steady
+  state: decompressed points and precomputed tables come from the key cache);
+- ``distinct``: the keys are new to the verifier (the key cache is emptied before each
+  call), so every key is decompressed and no precomputed table helps.
 """
 from __future__ import annotations
 
-import time
+import os
 
 from engine import verify_numba
-from engine.verify_sodium import verify_columns as sodium_columns
 from engine.bench_data import signed_columns as make_signatures
+from engine.verify_sodium import verify_columns as sodium_columns
+
+from .verify_split import SPLIT_STEPS, numba_rate, sodium_rate, split_seconds
 
 BATCH_SIZES = [1, 8, 64, 256, 1024, 4096]
-
-
-def _rate(fn, n: int, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return n / best
+KEYS = ["cached", "distinct"]
 
 
 class FixedBatch:
-    """One batch of distinct (cached) keys: the curve of throughput vs batch size."""
+    """One batch: the curve of throughput vs batch size, for cached and for new keys."""
 
-    params = [BATCH_SIZES]
-    param_names = ["batch"]
+    params = [BATCH_SIZES, KEYS]
+    param_names = ["batch", "keys"]
     timeout = 300
 
-    def setup(self, size: int) -> None:
+    def setup(self, size: int, keys: str) -> None:
         self.cols = make_signatures(size, size, seed=size)
+        verify_numba.forget_bad_share()
+        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+        self.cold = keys == "distinct"
+
+    def time_numba(self, size: int, keys: str) -> None:
+        # For "distinct" this includes emptying the key cache (about 20 us of Python).
+        if self.cold:
+            verify_numba.KEY_CACHE._clear()
         verify_numba.verify_columns(self.cols, threads=1, batch=True)
 
-    def time_numba(self, size: int) -> None:
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
-
-    def time_libsodium(self, size: int) -> None:
+    def time_libsodium(self, size: int, keys: str) -> None:
         sodium_columns(self.cols, threads=1, batch=False)
 
-    def track_ratio_vs_libsodium(self, size: int) -> float:
+    def track_ratio_vs_libsodium(self, size: int, keys: str) -> float:
         reps = max(3, 2000 // size)
-        ours = _rate(lambda: verify_numba.verify_columns(self.cols, threads=1, batch=True), size, reps)
-        base = _rate(lambda: sodium_columns(self.cols, threads=1, batch=False), size, reps)
-        return ours / base
+        ours = numba_rate(self.cols, repeat=reps, cold_keys=self.cold)
+        return ours / sodium_rate(self.cols, repeat=reps)
 
     track_ratio_vs_libsodium.unit = "x"
 
@@ -53,27 +58,43 @@ class FixedBatch:
 class Column:
     """The headline: a column of 16,384 signatures from 1,000 validators (keys cached)."""
 
+    params = ["1", "all"]
+    param_names = ["threads"]
     timeout = 600
 
-    def setup(self) -> None:
+    def setup(self, threads: str) -> None:
         self.cols = make_signatures(16384, 1000)
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+        self.threads = (os.cpu_count() or 1) if threads == "all" else int(threads)
+        verify_numba.forget_bad_share()
+        verify_numba.verify_columns(self.cols, threads=self.threads, batch=True)
 
-    def time_numba_1_thread(self) -> None:
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+    def time_numba(self, threads: str) -> None:
+        verify_numba.verify_columns(self.cols, threads=self.threads, batch=True)
 
-    def time_numba_2_threads(self) -> None:
-        verify_numba.verify_columns(self.cols, threads=2, batch=True)
+    def track_verifies_per_second(self, threads: str) -> float:
+        return numba_rate(self.cols, threads=self.threads)
 
-    def track_ratio_vs_libsodium(self) -> float:
-        n = self.cols.n
-        ours = _rate(lambda: verify_numba.verify_columns(self.cols, threads=1, batch=True), n)
-        base = _rate(lambda: sodium_columns(self.cols, threads=1, batch=False), n)
-        return ours / base
+    track_verifies_per_second.unit = "verifies/s"
+
+    def track_ratio_vs_libsodium(self, threads: str) -> float:
+        """Against libsodium on one thread, whatever ``threads`` is (the 1-core figure)."""
+        return numba_rate(self.cols, threads=self.threads) / sodium_rate(self.cols)
 
     track_ratio_vs_libsodium.unit = "x"
 
-    def track_verifies_per_second_all_threads(self) -> float:
-        return _rate(lambda: verify_numba.verify_columns(self.cols, threads=2, batch=True), self.cols.n)
 
-    track_verifies_per_second_all_threads.unit = "verifies/s"
+class Split:
+    """Per-row microseconds of each stage of one batch (4,096 rows, 1,000 cached keys)."""
+
+    params = [list(SPLIT_STEPS)]
+    param_names = ["step"]
+    timeout = 300
+
+    def setup(self, step: str) -> None:
+        self.cols = make_signatures(4096, 1000)
+        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+
+    def track_us_per_row(self, step: str) -> float:
+        return split_seconds(self.cols)[step] / self.cols.n * 1e6
+
+    track_us_per_row.unit = "us/row"

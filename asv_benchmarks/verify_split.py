@@ -1,0 +1,83 @@
+"""Where one Numba batch verification spends its time, and same-run throughput helpers.
+
+Shared by bench_verify.py and notebooks/verify_throughput.ipynb. The split calls the same
+kernels, on the same inputs, as ``scripts/bench_verify.py --profile``: decompression of R,
+SHA-512(R || A || M), the whole per-row prepare (S check + decompression + hash + mod L),
+and the batch equation (random scalars + multi-scalar multiplication + cofactor [8]).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from engine import verify_numba
+from engine.verify_sodium import verify_columns as sodium_columns
+
+SPLIT_STEPS = ("decompress_r", "sha512", "prepare", "batch_equation")
+
+
+def best_seconds(fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None) -> float:
+    """Best wall time of ``repeat`` calls; ``before`` runs untimed ahead of each call."""
+    best = float("inf")
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def numba_rate(cols, *, threads: int = 1, repeat: int = 3, cold_keys: bool = False) -> float:
+    """Rows/s of the Numba batch verifier; ``cold_keys``: every call starts with an empty key
+    cache (keys never seen), otherwise the keys are cached by an untimed first call."""
+    verify_numba.forget_bad_share()
+    run = lambda: verify_numba.verify_columns(cols, threads=threads, batch=True)  # noqa: E731
+    if not run().all():
+        raise AssertionError("numba rejected an honest signature")
+    before = verify_numba.KEY_CACHE._clear if cold_keys else None
+    return cols.n / best_seconds(run, repeat, before)
+
+
+def sodium_rate(cols, *, repeat: int = 3) -> float:
+    """Rows/s of plain libsodium (crypto_sign_verify_detached), one thread: the baseline."""
+    run = lambda: sodium_columns(cols, threads=1, batch=False)  # noqa: E731
+    if not run().all():
+        raise AssertionError("libsodium rejected an honest signature")
+    return cols.n / best_seconds(run, repeat)
+
+
+def split_seconds(cols, *, repeat: int = 3) -> dict[str, float]:
+    """Best seconds of each step in SPLIT_STEPS over the whole column, keys cached, 1 thread."""
+    from kernels.ed25519_verify import batch_verify_rows, decompress_rows, prepare_rows
+    from kernels.sha512 import sha512_ram_columns
+
+    n, pks = cols.n, cols.pks
+    distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True, return_counts=True)
+    distinct = distinct.view(np.uint8).reshape(-1, 32)
+    verify_numba.KEY_CACHE.lookup(distinct, counts)  # seen twice: the key tables exist
+    points, ok, tab, combs, odds = verify_numba.KEY_CACHE.lookup(distinct, counts)
+    key_index = key_index.astype(np.int64).ravel()
+    r = np.empty((n, 4, 5), np.uint64)
+    k = np.empty((n, 4), np.uint64)
+    s = np.empty((n, 4), np.uint64)
+    digests = np.empty((n, 64), np.uint8)
+    rows = np.arange(n, dtype=np.int64)
+    out = np.zeros(n, bool)
+    z = verify_numba._random_coefficients(n)
+    steps = {
+        "decompress_r": lambda: decompress_rows(np.ascontiguousarray(cols.sigs[:, :32]), r, np.empty(n, bool)),
+        "sha512": lambda: sha512_ram_columns(cols.sigs, pks, cols.msg_data, cols.msg_offsets, digests),
+        "prepare": lambda: prepare_rows(cols.msg_data, cols.msg_offsets, cols.sigs, pks, cols.well_formed.copy(),
+                                        key_index, ok, r, k, s),
+        "batch_equation": lambda: batch_verify_rows(rows, z, np.ones(n, bool), key_index, points, tab, combs, odds,
+                                                    r, k, s, out),
+    }
+    split = {}
+    for name in SPLIT_STEPS:  # prepare fills r, k, s before the batch equation reads them
+        split[name] = best_seconds(steps[name], repeat)
+    if not out.all():
+        raise AssertionError("the batch equation rejected an honest column")
+    return split
