@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from test_service_subprocess import _free_port, _start, _wait_ready
+from serve_helpers import free_port, start_serve, stop, wait_ready
 
 from engine.dataset import generate_dataset
 from engine.job import run_job
@@ -24,19 +23,15 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("node")
     generate_dataset(root, validators=6, blocks=16, attestations=60, seed=4, threads=2, progress=False)
     generate_dataset(root / "ds", validators=20, blocks=30, attestations=900, seed=5, threads=2, progress=False)
-    rpc, log = _free_port(), root.parent / "serve.log"
-    proc = _start(root, {"RPC_PORT": str(rpc), "PROMETHEUS_PORT": str(_free_port()), "BIZRA_API_TOKEN": TOKEN,
+    rpc, log = free_port(), root.parent / "serve.log"
+    proc = start_serve(root, {"RPC_PORT": str(rpc), "PROMETHEUS_PORT": str(free_port()), "BIZRA_API_TOKEN": TOKEN,
                          "BIZRA_THREADS": "1"}, log)
     url = f"http://127.0.0.1:{rpc}"
     try:
-        _wait_ready(url, proc, log)
+        wait_ready(url, proc, log)
         yield url, root
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def bizra(*args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
@@ -74,7 +69,7 @@ def test_submit_errors_are_one_line(server) -> None:
         (("submit", "--server", url, "--data", "ds", "--out", "a/b"), TOKEN, "HTTP 422", "not a plain name"),
         (("status", "--server", url, "nope"), TOKEN, "HTTP 404", "unknown job"),
         (("cancel", "--server", url, "nope"), TOKEN, "HTTP 404", "unknown job"),
-        (("status", "--server", f"http://127.0.0.1:{_free_port()}", "x"), TOKEN, "cannot reach the server", ""),
+        (("status", "--server", f"http://127.0.0.1:{free_port()}", "x"), TOKEN, "cannot reach the server", ""),
         (("submit", "--server", "ftp://x", "--data", "ds"), TOKEN, "expected an http", ""),
     ]
     for args, token, *expected in cases:

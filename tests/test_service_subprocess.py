@@ -9,44 +9,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from serve_helpers import ROOT, free_port, start_serve, stop, wait_ready
 
 from engine.dataset import generate_dataset
 from engine.metrics import METRIC_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "subprocess-token-42"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(data: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    code = "import sys; from engine.service import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, "--data", str(data), "--host", "127.0.0.1"],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120  # bounded: a cold Numba cache compiles the kernels first
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"not ready in time:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +29,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_serve_process_end_to_end(data: Path, tmp_path: Path) -> None:
-    rpc, prom = _free_port(), _free_port()
+    rpc, prom = free_port(), free_port()
     log = tmp_path / "serve.log"
-    proc = _start(data, {"RPC_PORT": str(rpc), "PROMETHEUS_PORT": str(prom), "METRICS_ENABLED": "1",
+    proc = start_serve(data, {"RPC_PORT": str(rpc), "PROMETHEUS_PORT": str(prom), "METRICS_ENABLED": "1",
                          "BIZRA_API_TOKEN": TOKEN, "BIZRA_THREADS": "2"}, log)
     url = f"http://127.0.0.1:{rpc}"
     try:
-        _wait_ready(url, proc, log)
+        wait_ready(url, proc, log)
         with httpx.Client(base_url=url, timeout=30) as c:
             assert c.get("/healthz").json() == {"status": "ok"}
             assert c.post("/api/v1/poi/generate", json={"evidence": "e"}).status_code == 401
@@ -96,12 +68,7 @@ def test_serve_process_end_to_end(data: Path, tmp_path: Path) -> None:
                                env={**os.environ, "BIZRA_API_TOKEN": TOKEN}, capture_output=True, text=True, timeout=120, check=False)
         assert smoke.returncode == 0 and "verify corrupted -> invalid" in smoke.stdout, smoke.stdout + smoke.stderr
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
     text = log.read_text()
     # uvicorn re-raises the SIGTERM it handled after a graceful shutdown, so -SIGTERM is clean too
     assert proc.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in text, text
@@ -111,14 +78,14 @@ def test_serve_process_end_to_end(data: Path, tmp_path: Path) -> None:
 
 def test_serve_refuses_bad_configuration(data: Path, tmp_path: Path) -> None:
     log = tmp_path / "bad.log"
-    proc = _start(data, {"RPC_PORT": "not-a-port"}, log)
+    proc = start_serve(data, {"RPC_PORT": "not-a-port"}, log)
     assert proc.wait(timeout=60) == 2
     lines = log.read_text().strip().splitlines()
     assert lines == ["bizra serve: error: RPC_PORT: not an integer: 'not-a-port'"]
-    proc = _start(tmp_path / "missing", {"RPC_PORT": str(_free_port())}, log)
+    proc = start_serve(tmp_path / "missing", {"RPC_PORT": str(free_port())}, log)
     assert proc.wait(timeout=60) == 2 and "no such data directory" in log.read_text()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        proc = _start(data, {"RPC_PORT": str(busy.getsockname()[1])}, log)
+        proc = start_serve(data, {"RPC_PORT": str(busy.getsockname()[1])}, log)
         assert proc.wait(timeout=60) == 2 and "RPC_PORT: cannot listen on 127.0.0.1" in log.read_text()
