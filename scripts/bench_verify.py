@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -60,38 +62,18 @@ def sodium_rate(cols, repeat=3, expect=None):
 
 
 def profile(column: int) -> None:
-    """Time split of one batch: decompression of R, SHA-512, the whole prepare, the MSM."""
-    from kernels.ed25519_verify import batch_verify_rows, decompress_rows, prepare_rows
-    from kernels.sha512 import sha512_ram_columns
+    """Time split of one batch: decompression of R, SHA-512, the whole prepare, the MSM (the
+    same measurement as the asv Split benchmark and the verify_throughput notebook)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from asv_benchmarks.verify_split import split_seconds
 
     cols = make_signatures(column, 1000)
-    n = cols.n
-    pks = cols.pks
-    distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True,
-                                            return_counts=True)
-    points, ok, tab, combs, odds = verify_numba.KEY_CACHE.lookup(
-        distinct.view(np.uint8).reshape(-1, 32), counts)
-    key_index = key_index.astype(np.int64).ravel()
-    r = np.empty((n, 4, 5), np.uint64)
-    k = np.empty((n, 4), np.uint64)
-    s = np.empty((n, 4), np.uint64)
-    digests = np.empty((n, 64), np.uint8)
-    rows = np.arange(n, dtype=np.int64)
-    out = np.zeros(n, bool)
-    z = verify_numba._random_coefficients(n)
-    steps = {
-        "decompress R": lambda: decompress_rows(np.ascontiguousarray(cols.sigs[:, :32]), r,
-                                                np.empty(n, bool)),
-        "SHA-512(R||A||M)": lambda: sha512_ram_columns(cols.sigs, pks, cols.msg_data, cols.msg_offsets, digests),
-        "prepare (S check, decompress, hash, mod L)": lambda: prepare_rows(
-            cols.msg_data, cols.msg_offsets, cols.sigs, pks, cols.well_formed.copy(), key_index, ok, r, k, s),
-        "batch equation (scalars + MSM + [8])": lambda: batch_verify_rows(
-            rows, z, np.ones(n, bool), key_index, points, tab, combs, odds, r, k, s, out),
-    }
-    print(f"profile: column of {n} signatures from 1000 cached keys, 1 thread")
-    for name, step in steps.items():
-        best = min(_timed(step) for _ in range(3))
-        print(f"  {name:45s} {best * 1e3:8.2f} ms {best / n * 1e6:6.2f} us/row")
+    labels = {"decompress_r": "decompress R", "sha512": "SHA-512(R||A||M)",
+              "prepare": "prepare (S check, decompress, hash, mod L)",
+              "batch_equation": "batch equation (scalars + MSM + [8])"}
+    print(f"profile: column of {cols.n} signatures from 1000 cached keys, 1 thread")
+    for name, best in split_seconds(cols, repeat=3).items():
+        print(f"  {labels[name]:45s} {best * 1e3:8.2f} ms {best / cols.n * 1e6:6.2f} us/row")
 
 
 def _timed(fn) -> float:
