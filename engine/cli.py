@@ -21,7 +21,7 @@ import polars as pl
 
 from engine.attestation import BODY_SIZE, binary_to_array
 from engine.dataset import generate_dataset, keygen, read_attestations, write_parquet_atomic
-from engine import job, job_client, loadtest, poi_weights, service
+from engine import gates, job, job_client, loadtest, poi_weights, service
 from engine.errors import BizraError
 from engine.verify import backend_name, resolve_backend, resolve_threads, verify_many
 
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     job_client.add_cli(sub)
     service.add_cli(sub)
     loadtest.add_cli(sub)
+    gates.add_cli(sub)
     return parser
 
 
@@ -253,7 +254,7 @@ def _one_line(exc: BaseException) -> str:
 _COMMANDS = {"generate": _cmd_generate, "keygen": _cmd_keygen, "verify": _cmd_verify, "demo": _cmd_demo,
              "weights": poi_weights.run_cli, "run": job.cmd_run, "serve": service.cmd_serve,
              "submit": job_client.cmd_submit, "status": job_client.cmd_status, "cancel": job_client.cmd_cancel,
-             "loadtest": loadtest.cmd_loadtest}
+             "loadtest": loadtest.cmd_loadtest, "gates": gates.cmd_gates}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

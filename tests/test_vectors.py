@@ -4,8 +4,10 @@ production API: the Numba backend must reproduce every ZIP-215 verdict of
 batch=False) AND in batch verification (each suite and all suites as one batch, random
 sub-batches of random sizes in random order, one and two threads).
 
-The libsodium backend is checked against libsodium itself (it is stricter than ZIP-215 on these
-suites; see ../shared/vectors/README.md).
+The suites are loaded by engine/vectors.py, the same code the conformance gate of
+``bizra gates`` uses; its ``conformance_mismatches`` is checked here too, including that it
+notices a wrong verdict. The libsodium backend is checked against libsodium itself (it is
+stricter than ZIP-215 on these suites; see ../shared/vectors/README.md).
 """
 
 import random
@@ -13,20 +15,21 @@ import random
 import numpy as np
 import pytest
 
-from ed25519_cases import RFC8032_VECTORS, libsodium_verify, vector_cases
+from ed25519_cases import RFC8032_VECTORS, libsodium_verify
 from engine import verify_many, verify_one
+from engine.errors import InputError
+from engine.vectors import MODES, SUITES, Vector, conformance_mismatches, load_vectors, vectors_dir
 
-VECTORS = vector_cases()
-SUITES = ["wycheproof", "cctv", "speccheck"]
+VECTORS = load_vectors()
 
 
 def _suite(suite: str | None):
-    rows = [v for v in VECTORS if suite is None or v[0] == suite]
-    msgs = [v[2] for v in rows]
-    sigs = [v[3] for v in rows]
-    pks = [v[4] for v in rows]
-    expected = np.array([v[5] for v in rows], dtype=bool)
-    ids = [f"{v[0]}:{v[1]}" for v in rows]
+    rows = [v for v in VECTORS if suite is None or v.suite == suite]
+    msgs = [v.msg for v in rows]
+    sigs = [v.sig for v in rows]
+    pks = [v.pk for v in rows]
+    expected = np.array([v.expected for v in rows], dtype=bool)
+    ids = [v.name for v in rows]
     return msgs, sigs, pks, expected, ids
 
 
@@ -53,7 +56,7 @@ def test_numba_single_verify_many_matches_every_verdict(suite):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("suite", SUITES + [None])
+@pytest.mark.parametrize("suite", list(SUITES) + [None])
 def test_numba_batch_whole_suite_as_one_batch(suite, threads):
     """The whole suite (or all three suites together: suite None) as one call with batch=True."""
     msgs, sigs, pks, expected, ids = _suite(suite)
@@ -128,3 +131,40 @@ def test_libsodium_backend_matches_libsodium_on_the_suites(batch):
     want = np.array([libsodium_verify(m, s, k) for m, s, k in zip(msgs, sigs, pks)])
     got = verify_many(msgs, sigs, pks, backend="libsodium", batch=batch)
     assert _mismatches(got, want, ids) == []
+
+
+def test_suites_load_with_their_published_sizes():
+    """The vectors README: 151 Wycheproof tests, 914 CCTV vectors (826 accepted), 12 speccheck
+    cases with ZIP-215 verdicts V V V V V V X X X V V V."""
+    by_suite = {s: [v for v in VECTORS if v.suite == s] for s in SUITES}
+    assert [len(by_suite[s]) for s in SUITES] == [151, 914, 12]
+    assert sum(v.expected for v in by_suite["cctv"]) == 826
+    assert [v.expected for v in by_suite["speccheck"]] == [True] * 6 + [False] * 3 + [True] * 3
+    assert all(len(v.pk) == 32 for v in VECTORS)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_conformance_check_passes_and_notices_a_wrong_verdict(mode):
+    assert conformance_mismatches(VECTORS, mode, threads=2) == []
+    flipped = {0, len(VECTORS) - 1}  # first Wycheproof test, last speccheck case
+    doctored = [v._replace(expected=not v.expected) if i in flipped else v for i, v in enumerate(VECTORS)]
+    assert conformance_mismatches(doctored, mode, threads=2) == [VECTORS[0].name, VECTORS[-1].name]
+
+
+def test_conformance_check_rejects_an_unknown_mode():
+    with pytest.raises(ValueError, match="mode"):
+        conformance_mismatches(VECTORS[:1], "bulk")
+
+
+def test_vectors_folder_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIZRA_VECTORS_DIR", str(tmp_path))
+    assert vectors_dir() == tmp_path
+    with pytest.raises(InputError, match="expected_zip215.json: no such file"):
+        load_vectors()
+    (tmp_path / "expected_zip215.json").write_text("{not json")
+    with pytest.raises(InputError, match="expected_zip215.json: not JSON"):
+        load_vectors()
+
+
+def test_vector_names_are_suite_and_id():
+    assert Vector("cctv", 7, b"", b"", b"", True).name == "cctv:7"
