@@ -10,70 +10,21 @@ corrupted. Every verdict comes from tests/ref_ed25519.verify_zip215. Determinist
 
 from __future__ import annotations
 
-import json
-import os
 import random
-from pathlib import Path
 
 import ref_ed25519 as ref
 
+from engine.vectors import load_vectors, vectors_dir
+
 Case = tuple[bytes, bytes, bytes, bool]
 
-VECTORS_DIR = Path(
-    os.environ.get("BIZRA_VECTORS_DIR", Path(__file__).resolve().parents[2] / "shared" / "vectors")
-)
+VECTORS_DIR = vectors_dir()
 
 
 def vector_cases() -> list[tuple[str, object, bytes, bytes, bytes, bool]]:
     """[(suite, id, msg, sig, pk, expected_zip215)] for suites wycheproof (id = tcId), cctv
-    (id = number) and speccheck (id = index in cases.json)."""
-    expected = json.loads((VECTORS_DIR / "expected_zip215.json").read_text())
-    out: list[tuple[str, object, bytes, bytes, bytes, bool]] = []
-
-    wy = json.loads((VECTORS_DIR / "wycheproof_ed25519_test.json").read_text())
-    wy_exp = expected["wycheproof_by_tcId"]
-    for group in wy["testGroups"]:
-        pk = bytes.fromhex(group["publicKey"]["pk"])
-        for t in group["tests"]:
-            out.append(
-                (
-                    "wycheproof",
-                    t["tcId"],
-                    bytes.fromhex(t["msg"]),
-                    bytes.fromhex(t["sig"]),
-                    pk,
-                    bool(wy_exp[str(t["tcId"])]),
-                )
-            )
-
-    cctv = json.loads((VECTORS_DIR / "cctv_ed25519vectors.json").read_text())
-    cctv_exp = expected["cctv_by_number"]
-    for v in cctv:
-        out.append(
-            (
-                "cctv",
-                v["number"],
-                v["msg"].encode("utf-8"),
-                bytes.fromhex(v["sig"]),
-                bytes.fromhex(v["key"]),
-                bool(cctv_exp[v["number"]]),
-            )
-        )
-
-    spec = json.loads((VECTORS_DIR / "speccheck_cases.json").read_text())
-    spec_exp = expected["speccheck_by_index"]
-    for i, v in enumerate(spec):
-        out.append(
-            (
-                "speccheck",
-                i,
-                bytes.fromhex(v["message"]),
-                bytes.fromhex(v["signature"]),
-                bytes.fromhex(v["pub_key"]),
-                bool(spec_exp[i]),
-            )
-        )
-    return out
+    (id = number) and speccheck (id = index in cases.json): engine.vectors, as plain tuples."""
+    return [tuple(v) for v in load_vectors()]
 
 
 # RFC 8032 section 7.1: (name, secret key (seed), public key, message, signature), hex.
