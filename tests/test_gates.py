@@ -12,6 +12,7 @@ import pytest
 
 from engine import gates
 from engine.cli import main
+from engine.verify import usable_cpus
 from engine.gates import (FAIL, GATE_NAMES, PASS, SKIP, Context, Gate, Measurement, exit_code, interpret_audit,
                           judge, regression, run_gates, within_tolerance)
 
@@ -172,7 +173,7 @@ def test_ratio_targets_scale_with_usable_threads():
     one = {g.name: g.target_value for g in gates.build_gates(1)}
     assert one["sign-throughput"] == 0.9 and one["verify-throughput"] == 3.0
     many = {g.name: g.target_value for g in gates.build_gates(1024)}  # never more than the CPUs
-    assert many["verify-throughput"] == 3.0 * min(1024, gates._usable_cpus())
+    assert many["verify-throughput"] == 3.0 * min(1024, usable_cpus())
 
 
 # ---- a real quick run -----------------------------------------------------------------------
