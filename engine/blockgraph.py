@@ -174,8 +174,11 @@ class _Columns:
 
     def _compact(self):
         if len(self._chunks) > 1:
-            merged = {name: np.concatenate([c[name] for _, c in self._chunks])
-                      for name in self._spec}
+            merged = {}
+            for name in self._spec:  # column by column, dropping each chunk's piece once merged:
+                merged[name] = np.concatenate([c[name] for _, c in self._chunks])  # peak: one column extra
+                for _, c in self._chunks:
+                    del c[name]
             self._chunks = [(0, merged)]
 
     def __getitem__(self, name):
@@ -186,13 +189,14 @@ class _Columns:
         return self._chunks[0][1][name]
 
     def since(self, row, name):
-        """Rows row..n of one column (no full concatenation when `row` starts a chunk)."""
-        tail = [c[name] for first, c in self._chunks if first >= row]
+        """Rows row..n of one column: the newest chunk as it is when ``row`` starts it, else a
+        view of the compacted column (never a second copy of many chunks)."""
         if row == self.n:
             dt, shp = self._spec[name]
             return np.empty((0,) + shp, dt)
-        if tail and next(first for first, _ in self._chunks if first >= row) == row:
-            return tail[0] if len(tail) == 1 else np.concatenate(tail)
+        first, cols = self._chunks[-1]
+        if first == row:
+            return cols[name]
         return self[name][row:]
 
 
