@@ -433,11 +433,12 @@ class BlockGraph:
     def equivocation_evidence(self) -> list[Equivocation]:
         """One record per equivocating (validator, epoch), sorted by (validator, epoch)."""
         self._ensure()
-        tk = _rows(self._votes["target"])
-        ids = _rows(self._vote_ids())
-        return [Equivocation(int(v), int(e), tk[a].tobytes(), tk[b].tobytes(),
-                             ids[a].tobytes(), ids[b].tobytes())
-                for v, e, a, b in self._evidence.tolist()]
+        pairs = self._evidence[:, 2:4].reshape(-1)  # vote rows a, b of each record
+        tk = _rows(self._votes["target"][pairs]).reshape(-1, 2, 32)  # only the evidence rows: not a copy of every vote
+        ids = _rows(self._vote_ids()[pairs]).reshape(-1, 2, 32)
+        return [Equivocation(int(v), int(e), tk[i, 0].tobytes(), tk[i, 1].tobytes(), ids[i, 0].tobytes(),
+                             ids[i, 1].tobytes())
+                for i, (v, e) in enumerate(self._evidence[:, :2].tolist())]
 
     def safety_faults(self) -> list[SafetyFault]:
         """Epochs whose candidate conflicted with the finalized tip, ascending."""
