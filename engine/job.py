@@ -61,6 +61,7 @@ __all__ = ["JobInputError", "JobReport", "REASON_DTYPE", "add_cli", "cmd_run", "
 REASONS: tuple[Reason, ...] = tuple(Reason)
 REASON_DTYPE = pl.Enum([r.value for r in REASONS])
 _REQUIRED = ("body", "signature", "public_key")
+_WIDTH_PROBE_ROWS = 65536
 _MAX_VALIDATOR_INDEX = 1 << 24
 _ZERO32 = bytes(32)
 
@@ -162,8 +163,9 @@ def _load_blocks(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _check_attestations(path: Path) -> int:
-    """Schema, binary widths and readability of the attestations file (one streaming pass
-    over the size columns); returns its row count."""
+    """Schema, binary widths and footer of the attestations file; returns its row count. A page
+    that turns out unreadable later stops the job with the same kind of error (nothing is
+    promoted; finished chunks stay checkpointed)."""
     if not path.is_file():
         raise JobInputError(f"{path}: no such file")
     with open(path, "rb") as f:
@@ -186,19 +188,28 @@ def _check_attestations(path: Path) -> int:
         if not right:
             expected = "Binary" if c in binary else "an integer type"
             raise JobInputError(f"{path}: column {c} has type {schema[c]}, expected {expected}")
-    sizes = [pl.col(c).bin.size() for c in binary]
     try:
-        stats = (pl.scan_parquet(path)
-                 .select(pl.len().alias("rows"), *[s.min().alias(f"{c}.min") for s, c in zip(sizes, binary)],
-                         *[s.max().alias(f"{c}.max") for s, c in zip(sizes, binary)])
-                 .collect(engine="streaming").row(0, named=True))
-    except Exception as exc:
+        rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())  # from the footer
+        # A column whose every row has one wrong width is a schema error, not a row problem.
+        # The first rows decide whether to look: only then is the whole column read.
+        for scope in (pl.scan_parquet(path).head(_WIDTH_PROBE_ROWS), pl.scan_parquet(path)):
+            stats = _width_stats(scope, binary)
+            wrong = [c for c in binary if stats[c][0] is not None and stats[c][0] == stats[c][1] != BINARY_WIDTHS[c]]
+            if not wrong:
+                break
+    except Exception as exc:  # polars raises several unrelated types for damaged pages
         raise JobInputError(f"{path}: corrupt Parquet file ({_first_line(exc)})") from None
-    for c in binary:
-        lo, hi, width = stats[f"{c}.min"], stats[f"{c}.max"], BINARY_WIDTHS[c]
-        if lo is not None and lo == hi != width:  # every row the same wrong width: a schema error
-            raise JobInputError(f"{path}: column {c}: expected {width} bytes, every row has {lo}")
-    return int(stats["rows"])
+    if wrong:
+        c = wrong[0]
+        raise JobInputError(f"{path}: column {c}: expected {BINARY_WIDTHS[c]} bytes, every row has {stats[c][0]}")
+    return rows
+
+
+def _width_stats(scope: pl.LazyFrame, columns: list[str]) -> dict[str, tuple[int | None, int | None]]:
+    """(min, max) byte length of each binary column over ``scope``."""
+    row = scope.select(*[pl.col(c).bin.size().min().alias(f"{c}.min") for c in columns],
+                       *[pl.col(c).bin.size().max().alias(f"{c}.max") for c in columns]).collect().row(0, named=True)
+    return {c: (row[f"{c}.min"], row[f"{c}.max"]) for c in columns}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -225,3 +225,20 @@ def test_empty_attestations(dataset: Path, tmp_path: Path) -> None:
     assert r.rows == 0 and sum(r.counts.values()) == 0
     assert len(pl.read_parquet(tmp_path / "o" / "attestations.parquet")) == 0
     assert np.array_equal(pl.read_parquet(tmp_path / "o" / "blocks.parquet")["weight"].to_numpy(), np.zeros(60))
+
+
+def test_wrong_width_only_in_the_first_rows_is_a_row_problem(dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    """The width probe reads the first rows; a column is a schema error only if *every* row
+    has the same wrong width, so a probe that sees only bad rows must confirm on the whole file."""
+    import engine.job as job_module
+
+    monkeypatch.setattr(job_module, "_WIDTH_PROBE_ROWS", 10)
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    att = pl.read_parquet(data / "attestations.parquet")
+    short = pl.Series(range(len(att))) < 10
+    att.with_columns(pl.when(short).then(pl.col("public_key").bin.slice(0, 16)).otherwise(pl.col("public_key"))
+                     .alias("public_key")).write_parquet(data / "attestations.parquet")
+    r = run_job(data, tmp_path / "o", threads=1, quiet=True)
+    got = pl.read_parquet(tmp_path / "o" / "attestations.parquet")
+    assert got["reason"][:10].to_list() == ["malformed"] * 10 and r.rows == len(att)
