@@ -54,7 +54,7 @@ from engine.dataset import read_blocks, read_validators
 from engine.errors import BizraError, InputError, KeyAdmissionError, Reason
 from engine.job_chunks import CODE, VOTE, Checkpoint, JobInputError, check_slice
 from engine.progress import Progress
-from engine.verify import backend_name, resolve_threads, warm_up
+from engine.verify import backend_name, memory_after_verify, resolve_threads, warm_up
 
 __all__ = ["JobInputError", "JobReport", "REASON_DTYPE", "add_cli", "cmd_run", "run_job"]
 
@@ -441,67 +441,62 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
     stages["verify"] = verify_s
     stages["check"] = max(time.perf_counter() - t - stages["read"] - verify_s, 0.0)
 
-    t = time.perf_counter()
-    v, e, known, first = _feed_votes(graph, checkpoint, len(chunks), int(np.count_nonzero(codes == VOTE)))
-    codes[codes == VOTE] = _vote_reasons(graph, v, e, known, first)
-    del v, e, known, first
-    head, tip = graph.head(), graph.finalized_tip()
-    stages["graph"] = time.perf_counter() - t
+    with memory_after_verify():  # past verification, big arrays go back to the OS when freed
+        t = time.perf_counter()
+        v, e, known, first = _feed_votes(graph, checkpoint, len(chunks), int(np.count_nonzero(codes == VOTE)))
+        codes[codes == VOTE] = _vote_reasons(graph, v, e, known, first)
+        del v, e, known, first
+        head, tip = graph.head(), graph.finalized_tip()
+        stages["graph"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    names = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
-    tmp = {name: checkpoint.temp(name) for name in names}
-    try:
-        _attestations_frame(paths["attestations"], codes, sig_valid).sink_parquet(tmp["attestations.parquet"])
-        written = pl.scan_parquet(tmp["attestations.parquet"]).select(pl.len()).collect().item()
-        if written != n:
-            raise BizraError(f"{out}: wrote {written} attestation rows, expected {n}")
-        _blocks_frame(graph).write_parquet(tmp["blocks.parquet"])
-        evidence = _equivocations_frame(graph)
-        evidence.write_parquet(tmp["equivocations.parquet"])
-        stages["write"] = time.perf_counter() - t
-        wall = time.perf_counter() - t_start
-        counts = {r.value: int(c) for r, c in zip(REASONS, np.bincount(codes, minlength=len(REASONS)))}
-        assert sum(counts.values()) == n, "every row has exactly one reason"
-        fin = graph.finalized_flags()
-        tip_height = int(graph.heights()[fin].max()) if fin.any() else 0
-        report = {
-            "head": head.hex() if head else None, "finalized_tip": tip.hex() if tip else None,
-            "finalized_height": tip_height, "counts": counts,
-            "safety_faults": [{"epoch": f.epoch, "candidate": f.candidate.hex(), "finalized_tip": f.finalized_tip.hex()}
-                              for f in graph.safety_faults()],
-            "totals": {"rows": n, "signature_valid": int(sig_valid.sum()), "counted": counts["ok"],
-                       "blocks": len(graph.block_hashes()), "orphan_blocks": len(graph.orphan_blocks()["hash"]),
-                       "validators": int(registered.sum()), "total_weight": int(weights.sum()),
-                       "counted_weight": int(graph.block_weights()[0]) if len(graph.block_hashes()) else 0,
-                       "equivocations": len(evidence), "equivocators": len(graph.equivocators())},
-            "seconds": {**{k: round(v, 6) for k, v in stages.items()}, "total": round(wall, 6)},
-            "verify": {"rows": verified, "seconds": round(verify_s, 6),
-                       "rows_per_s": round(verified / verify_s, 1) if verify_s > 0 else None,
-                       "threads": nthreads, "backend": verifier},
-            # one-time Numba compilation (or cache load) is reported apart, as seconds.jit
-            "rows_per_s": round(n / (wall - stages["jit"]), 1) if wall > stages["jit"] else None,
-            "params": {"bps": int(bps), "chunk_rows": int(chunk_rows), "cluster": cluster},
-            "checkpoint": {"chunks": len(chunks), "resumed_chunks": resumed},
-            "versions": _versions(),
-            "inputs": {k: {"path": str(p), "sha256": input_sha[k]} for k, p in paths.items()},
-        }
-        tmp["report.json"].write_text(json.dumps(report, indent=2) + "\n")
-        (out / "report.json").unlink(missing_ok=True)  # an older result must not pass for this one
-        for name in names:  # report.json last: its presence means a complete result
-            os.replace(tmp[name], out / name)
-        checkpoint.clear()
-    finally:
-        for p in tmp.values():
-            p.unlink(missing_ok=True)
+        t = time.perf_counter()
+        names = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
+        tmp = {name: checkpoint.temp(name) for name in names}
+        try:
+            _attestations_frame(paths["attestations"], codes, sig_valid).sink_parquet(tmp["attestations.parquet"])
+            written = pl.scan_parquet(tmp["attestations.parquet"]).select(pl.len()).collect().item()
+            if written != n:
+                raise BizraError(f"{out}: wrote {written} attestation rows, expected {n}")
+            _blocks_frame(graph).write_parquet(tmp["blocks.parquet"])
+            evidence = _equivocations_frame(graph)
+            evidence.write_parquet(tmp["equivocations.parquet"])
+            stages["write"] = time.perf_counter() - t
+            wall = time.perf_counter() - t_start
+            counts = {r.value: int(c) for r, c in zip(REASONS, np.bincount(codes, minlength=len(REASONS)))}
+            assert sum(counts.values()) == n, "every row has exactly one reason"
+            fin = graph.finalized_flags()
+            tip_height = int(graph.heights()[fin].max()) if fin.any() else 0
+            report = {
+                "head": head.hex() if head else None, "finalized_tip": tip.hex() if tip else None,
+                "finalized_height": tip_height, "counts": counts,
+                "safety_faults": [{"epoch": f.epoch, "candidate": f.candidate.hex(), "finalized_tip": f.finalized_tip.hex()}
+                                  for f in graph.safety_faults()],
+                "totals": {"rows": n, "signature_valid": int(sig_valid.sum()), "counted": counts["ok"],
+                           "blocks": len(graph.block_hashes()), "orphan_blocks": len(graph.orphan_blocks()["hash"]),
+                           "validators": int(registered.sum()), "total_weight": int(weights.sum()),
+                           "counted_weight": int(graph.block_weights()[0]) if len(graph.block_hashes()) else 0,
+                           "equivocations": len(evidence), "equivocators": len(graph.equivocators())},
+                "seconds": {**{k: round(v, 6) for k, v in stages.items()}, "total": round(wall, 6)},
+                "verify": {"rows": verified, "seconds": round(verify_s, 6),
+                           "rows_per_s": round(verified / verify_s, 1) if verify_s > 0 else None,
+                           "threads": nthreads, "backend": verifier},
+                # one-time Numba compilation (or cache load) is reported apart, as seconds.jit
+                "rows_per_s": round(n / (wall - stages["jit"]), 1) if wall > stages["jit"] else None,
+                "params": {"bps": int(bps), "chunk_rows": int(chunk_rows), "cluster": cluster},
+                "checkpoint": {"chunks": len(chunks), "resumed_chunks": resumed},
+                "versions": _versions(),
+                "inputs": {k: {"path": str(p), "sha256": input_sha[k]} for k, p in paths.items()},
+            }
+            tmp["report.json"].write_text(json.dumps(report, indent=2) + "\n")
+            (out / "report.json").unlink(missing_ok=True)  # an older result must not pass for this one
+            for name in names:  # report.json last: its presence means a complete result
+                os.replace(tmp[name], out / name)
+            checkpoint.clear()
+        finally:
+            for p in tmp.values():
+                p.unlink(missing_ok=True)
     return JobReport(out, n, counts, report["head"], report["finalized_tip"], tip_height,
                      report["rows_per_s"] or 0.0, report)
-
-
-def _concat(parts: list[np.ndarray], name: str) -> np.ndarray:
-    if parts:
-        return np.concatenate(parts)
-    return np.zeros((0, 32), np.uint8) if name in ("target", "id") else np.zeros(0, np.int64)
 
 
 @contextlib.contextmanager

@@ -15,11 +15,14 @@ Configuration (read per call, so a running process can be switched by its enviro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.util
 import os
+import sys
 import time
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +31,7 @@ import numpy as np
 __all__ = [
     "BACKENDS",
     "backend_name",
+    "memory_after_verify",
     "VerifyColumns",
     "resolve_backend",
     "resolve_batch",
@@ -128,6 +132,22 @@ def resolve_backend(backend: str | None = None) -> ModuleType:
     if backend not in BACKENDS:
         raise ValueError(f"{source}: unknown verify backend {backend!r} (expected one of {', '.join(BACKENDS)})")
     return importlib.import_module(BACKENDS[backend])
+
+
+@contextlib.contextmanager
+def memory_after_verify() -> Iterator[None]:
+    """For memory-heavy work between verify calls (a job's BlockGraph stage and output):
+    the numba backend's heap scratch (engine.verify_numba.set_heap_scratch) is handed back to
+    the OS for the duration, then restored for the next verify call."""
+    numba_backend = sys.modules.get(BACKENDS["numba"])
+    if numba_backend is None:
+        yield
+        return
+    numba_backend.set_heap_scratch(False)
+    try:
+        yield
+    finally:
+        numba_backend.set_heap_scratch(True)
 
 
 def backend_name(backend: str | None = None) -> str:

@@ -37,25 +37,43 @@ MAX_BATCH_ROWS = 16384
 MIN_ROWS_PER_THREAD = 256
 
 
-def _keep_scratch_on_the_heap() -> None:
-    """Stop glibc from serving the kernels' multi-megabyte scratch arrays with mmap.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def set_heap_scratch(on: bool) -> None:
+    """On: stop glibc from serving the kernels' multi-megabyte scratch arrays with mmap.
 
     Each batch equation allocates a few MB of scratch; above glibc's default threshold
     every such allocation is a fresh mmap whose first touch page-faults, and page faults
     of one process serialize on its memory-map lock: two verify threads measured 1.27x
     one thread in batch mode. With scratch served from per-thread heap arenas they
-    measured 1.95x. (No-op where the C library has no mallopt.)
+    measured 1.95x. The price is memory: freed heap blocks stay with the process.
+
+    Off (for memory-heavy work after verifying, such as a job's BlockGraph stage): large
+    arrays are mmapped again, so freeing them returns memory, and the heap is trimmed now.
+    No-op where the C library has no mallopt.
     """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
         return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 256 << 20)
-    mallopt(m_trim_threshold, 512 << 20)
+    if on:
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)
+    else:
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 20)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
 
 
-_keep_scratch_on_the_heap()
+set_heap_scratch(True)
 
 
 class KeyCache:
