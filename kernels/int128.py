@@ -7,6 +7,7 @@ of the same field code only has to swap this (``lo = a * b``, ``hi = umul64hi(a,
 
 128-bit accumulators are `(lo, hi)` tuples of uint64; `mac` adds a product into one.
 """
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -35,6 +36,13 @@ def mul64(typingctx, a, b):
         return context.make_tuple(builder, signature.return_type, (lo, hi))
 
     return sig, codegen
+
+
+if numba.config.DISABLE_JIT:  # the interpreter's twin, for coverage runs (NUMBA_DISABLE_JIT=1)
+    def mul64(a, b):  # noqa: F811
+        """(lo, hi) of the full 128-bit product of two uint64 values."""
+        product = int(a) * int(b)
+        return _U64(product & 0xFFFFFFFFFFFFFFFF), _U64(product >> 64)
 
 
 @njit(cache=True, nogil=True)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import blockgraph_reference as ref
 from engine.blockgraph import BlockGraph
+from nojit import examples
 
 ZERO = bytes(32)
 BPS = [5001, 6666, 6667, 6668, 8000, 10000]
@@ -135,7 +136,7 @@ def expected(weights, bps, genesis, blocks, votes):
     return r
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_matches_reference(sc):
     weights, bps, genesis, blocks, votes = sc
@@ -145,7 +146,7 @@ def test_matches_reference(sc):
         assert got[key] == want[key], key
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(dense=True))
 def test_dense_votes_match_reference(sc):
     got = ref.observe(build(*sc))
@@ -154,7 +155,7 @@ def test_dense_votes_match_reference(sc):
         assert got[key] == want[key], key
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios() | scenarios(dense=True), st.integers(0, 2**32 - 1))
 def test_order_chunking_duplicates_do_not_matter(sc, seed):
     one = build(*sc)
@@ -164,7 +165,7 @@ def test_order_chunking_duplicates_do_not_matter(sc, seed):
     assert one.state_digest() == two.state_digest()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(sc=scenarios())
 def test_save_load_roundtrip(tmp_path_factory, sc):
     g = build(*sc)
@@ -175,7 +176,7 @@ def test_save_load_roundtrip(tmp_path_factory, sc):
     assert h.state_digest() == g.state_digest()
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios() | scenarios(dense=True), st.booleans())
 def test_epoch_by_epoch_stream_continues_the_walk(sc, late):
     """Votes arriving epoch by epoch (queries in between) continue the walk; one late vote
@@ -198,7 +199,7 @@ def test_epoch_by_epoch_stream_continues_the_walk(sc, late):
     assert ref.observe(g) == ref.observe(build(*sc))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(dense=True))
 def test_sparse_epochs_match_reference(sc):
     """Epochs far apart (range >> number of votes) take the merge-sort path of epoch_order."""

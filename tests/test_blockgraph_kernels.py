@@ -9,6 +9,7 @@ from numba import njit
 from engine.blockgraph import _keys, _rows, hashes_to_array
 from kernels.blockgraph_finality import quorum_threshold
 from kernels.blockgraph_index import argsort_keys, table_build_unique, table_lookup_many
+from nojit import examples
 
 U64_MAX = 2**64 - 1
 
@@ -40,7 +41,7 @@ def test_threshold_edges():
             assert want * 10000 >= t * bps and (want == 0 or (want - 1) * 10000 < t * bps)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.integers(0, U64_MAX), min_size=1, max_size=50), st.integers(5001, 10000))
 def test_threshold_random(totals, bps):
     got = _thresholds(np.array(totals, np.uint64), bps)
@@ -53,7 +54,7 @@ hash_lists = st.lists(
     max_size=40)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(hash_lists)
 def test_key_order_and_roundtrip(hashes):
     rows = hashes_to_array(hashes) if hashes else np.zeros((0, 32), np.uint8)
@@ -63,7 +64,7 @@ def test_key_order_and_roundtrip(hashes):
     assert [hashes[i] for i in order] == sorted(hashes)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(hash_lists, hash_lists)
 def test_table_matches_dict(stored, queries):
     rows = hashes_to_array(stored) if stored else np.zeros((0, 32), np.uint8)

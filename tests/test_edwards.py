@@ -23,6 +23,7 @@ import pytest
 import kernel_harness as H
 import ref_ed25519 as ref
 from kernels.edwards import BASE_NIELS_ODD
+import nojit  # noqa: F401  (this file runs uncompiled too: the kernel coverage gate)
 
 P = ref.P
 REDUCED = (1 << 51) + (1 << 13)

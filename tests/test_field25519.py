@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kernel_harness as H
+from nojit import examples
 
 P = 2**255 - 19
 M51 = (1 << 51) - 1
@@ -29,7 +30,7 @@ EDGE_VALUES = [0, 1, 2, 3, 18, 19, 20, 38, 121665, 121666, (P - 1) // 2, (P + 1)
                P - 2, P - 1, P, P + 1, P + 18, 2**255 - 20, 2**255 - 1, 2**254, 2**254 - 1,
                2**51 - 1, 2**51, 2**102 - 1, 2**204, 2**255 - 2**204]
 
-HSET = settings(max_examples=150, deadline=None,
+HSET = settings(max_examples=examples(150), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 values255 = st.one_of(st.sampled_from(EDGE_VALUES), st.integers(0, 2**255 - 1))

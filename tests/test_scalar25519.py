@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 import kernel_harness as H
 from kernels.scalar25519 import L_INT, L_LIMBS, sc_from_int, sc_to_int
+from nojit import examples
 
 L = 2**252 + 27742317777372353535851937790883648493
-HSET = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HSET = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KMAX = (2**512 - 1) // L
 
 

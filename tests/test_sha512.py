@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.sha512 import sha512_columns, sha512_ram_columns, sha512_ram_row, sha512_row
+from nojit import examples
 
 EDGE_LENGTHS = [0, 1, 55, 111, 112, 113, 127, 128, 129, 239, 240, 241, 255, 256, 257, 1000, 4097]
 
@@ -125,13 +126,13 @@ def test_ram_columns_random():
         assert out[i].tobytes() == hashlib.sha512(sigs[i][:32] + pks[i] + msgs[i]).digest()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=700), st.integers(0, 20), st.integers(0, 20))
 def test_hypothesis_row(data, before, after):
     assert _row(data, before, after) == hashlib.sha512(data).digest()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(min_size=64, max_size=64), st.binary(min_size=32, max_size=32), st.binary(max_size=700))
 def test_hypothesis_ram(sig, pk, msg):
     out = np.zeros(64, np.uint8)
@@ -139,7 +140,7 @@ def test_hypothesis_ram(sig, pk, msg):
     assert out.tobytes() == hashlib.sha512(sig[:32] + pk + msg).digest()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.binary(max_size=300), max_size=20))
 def test_hypothesis_columns(msgs):
     out = _columns(msgs)
