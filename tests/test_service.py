@@ -458,15 +458,18 @@ def test_job_rejects_bad_requests(api: Api, payload: dict, field: str) -> None:
 
 
 def test_job_queue_is_bounded(data: Path, tmp_path: Path) -> None:
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def slow(*args: Any, **kw: Any) -> Any:
+        started.set()
         release.wait(30)
         raise ValueError("stopped by the test")
 
     runner = JobRunner(data, tmp_path / "jobs", max_queued=1, run=slow)
     with running(_config(data), runner=runner) as a:
-        codes = [a("POST", "/api/v1/jobs", json={}, headers=AUTH).status_code for _ in range(4)]
+        codes = [a("POST", "/api/v1/jobs", json={}, headers=AUTH).status_code]
+        assert started.wait(10)  # the first job left the queue: it is running
+        codes += [a("POST", "/api/v1/jobs", json={}, headers=AUTH).status_code for _ in range(3)]
         release.set()
         assert codes[:2] == [202, 202] and 429 in codes[2:], codes  # one running, one queued, then full
 
