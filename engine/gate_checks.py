@@ -313,12 +313,15 @@ def _coverage(ctx: Context, package: str, tests: list[str], extra_env: dict[str,
         summary = _tail(done.stdout)
         if not report.exists():
             return Measurement(None, "no report", fail=f"pytest exited {done.returncode}: {summary}")
-        totals = json.loads(report.read_text())["totals"]
+        data = json.loads(report.read_text())
+    totals = data["totals"]
+    by_file = sorted((round(f["summary"]["percent_covered"], 1), name) for name, f in data["files"].items())
     pct = float(totals["percent_covered"])
     # a coverage figure from a run with failing tests is not the suite's coverage: FAIL, say why
     return Measurement(pct, f"{pct:.1f}% of {totals['num_statements']:,} statements",
                        {"percent": pct, "statements": totals["num_statements"], "missing": totals["missing_lines"],
-                        "tests": tests, "pytest": summary, "failures": _failures(done.stdout)},
+                        "tests": tests, "pytest": summary, "failures": _failures(done.stdout),
+                        "least_covered": {name: p for p, name in by_file[:8]}},
                        fail=f"tests failed: {summary}{_first_failure(done.stdout)}" if done.returncode else None)
 
 

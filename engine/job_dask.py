@@ -22,7 +22,9 @@ from engine.errors import BizraError
 from engine.job_chunks import ChunkResult, check_slice
 from engine.verify import usable_cpus
 
-__all__ = ["chunk_results", "open_cluster", "parse_cluster"]
+__all__ = ["CONNECT_TIMEOUT", "chunk_results", "open_cluster", "parse_cluster"]
+
+CONNECT_TIMEOUT = "10s"  # to reach a tcp:// scheduler before giving up with one line
 
 
 def parse_cluster(spec: str) -> tuple[str, int | str]:
@@ -57,7 +59,7 @@ def open_cluster(spec: str, threads: int | None) -> Iterator[tuple[object, int |
             yield client, per_task
         return
     try:
-        client = Client(where, timeout="10s")
+        client = Client(where, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise BizraError(f"--cluster {where}: cannot connect to the Dask scheduler ({exc})") from None
     with client:

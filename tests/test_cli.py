@@ -220,3 +220,34 @@ def test_progress_bar_only_when_forced_or_tty() -> None:
         bar.update(6)
     text = loud.getvalue()
     assert "10/10 rows" in text and "rows/s" in text and "ETA" in text and text.endswith("\n")
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--bad-signature-rate", "x", "not a number: 'x'"), ("--bad-signature-rate", "1.5", "must be within 0..1"),
+    ("--validators", "many", "not an integer: 'many'"), ("--validators", "0", "must be >= 1"),
+    ("--seed", "-3", "must be an integer >= 0"),
+])
+def test_option_values_are_checked(tmp_path: Path, capsys, flag: str, value: str, needle: str) -> None:
+    args = {"--out": str(tmp_path / "d"), "--validators": "2", "--blocks": "2", "--attestations": "2", "--seed": "1"}
+    args[flag] = value
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", *[x for kv in args.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_os_errors_and_interrupts_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["keygen", "--out", str(blocker / "sub"), "--validators", "2"]) == 2  # a file where a folder must be
+    err = capsys.readouterr().err
+    assert err.startswith("bizra keygen: error: ") and err.count("\n") == 1, err
+
+    import engine.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli._COMMANDS, "keygen", interrupted)
+    assert main(["keygen", "--out", str(tmp_path / "k"), "--validators", "2"]) == 130
+    assert capsys.readouterr().err == "bizra keygen: interrupted\n"

@@ -184,6 +184,15 @@ def test_dask_killed_worker_still_byte_identical(dataset: Path, reference: Path,
     _same_outputs(out, reference)
 
 
+def test_unreachable_scheduler_is_one_clear_error(dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    from engine import job_dask
+    from engine.serve_process import free_port
+
+    monkeypatch.setattr(job_dask, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(BizraError, match="cannot connect to the Dask scheduler"):
+        run_job(dataset, tmp_path / "o", chunk_rows=CHUNK, quiet=True, cluster=f"tcp://127.0.0.1:{free_port()}")
+
+
 def test_bad_cluster_spec_is_one_clear_error(dataset: Path, tmp_path: Path) -> None:
     for spec in ("local:0", "local:x", "http://host:1", "tcp://nohost"):
         with pytest.raises(BizraError, match="--cluster"):
