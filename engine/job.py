@@ -4,12 +4,13 @@ Pipeline (issue 5; every row of the input is accounted for in the output):
 
   1. inputs: validators (keys admitted, DESIGN section 4) and blocks are read whole and checked
      (exactly one genesis, no zero or reused hash, no cycle, heights consistent); the
-     attestations file is checked by one streaming pass over its size columns (schema, binary
-     widths, readable pages) before any signature is verified;
-  2. chunks of ``chunk_rows`` rows (``pl.scan_parquet(...).slice``): per-row checks, first
-     failing check wins: ``malformed`` > ``unknown_validator`` > ``key_mismatch`` >
-     ``bad_signature`` (verify_many over the chunk, all threads). Rows passing all four are
-     votes: (row, validator, epoch, target, id = SHA-256(body)) are kept;
+     attestations file's schema, row count (footer) and binary widths (first rows) are
+     checked before any signature is verified;
+  2. chunks of ``chunk_rows`` rows (engine.job_chunks, here or on Dask via engine.job_dask):
+     per-row checks, first failing check wins: ``malformed`` > ``unknown_validator`` >
+     ``key_mismatch`` > ``bad_signature`` (verify_many over the chunk, all threads). Rows
+     passing all four are votes: (validator, epoch, target, id = SHA-256(body)). Each finished
+     chunk is checkpointed in OUT/.work, so a rerun after a crash resumes from there;
   3. after the last chunk, vote-level reasons, first match wins:
      ``duplicate``     the same body (id) was an earlier vote row (DESIGN section 4: by body, never
                        by signature; an earlier row with the same body that failed a row check
@@ -24,8 +25,9 @@ Pipeline (issue 5; every row of the input is accounted for in the output):
                        (counted in the views before X, not in the final one);
      ``ok``            the one row per counted validator carrying its latest vote (the first row
                        in input order among equal ones); ``counted`` is True exactly for these.
-  4. outputs under temp names in OUT, renamed into place only after the row count check:
-     attestations.parquet, blocks.parquet, equivocations.parquet, report.json.
+  4. outputs under temp names in OUT/.work, renamed into OUT only after the row count check
+     (report.json last): attestations.parquet, blocks.parquet, equivocations.parquet,
+     report.json; then OUT/.work is removed.
 
 ``signature_valid`` is a fact, not a reason: the signature verifies the body under the
 *registered* key of the validator index read at the version-1 offset (so a validly signed
