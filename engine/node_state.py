@@ -127,6 +127,23 @@ def _fixed(df: pl.DataFrame, name: str, width: int) -> tuple[np.ndarray, np.ndar
     return arr, ok
 
 
+# Every honest row carries a 64-byte signature of its own, which no encoding shrinks: an upload
+# claiming far more rows than its bytes allow is a decompression bomb, refused before decoding.
+_MIN_BYTES_PER_ROW = 48
+
+
+def _check_parquet_rows(raw: bytes) -> None:
+    """413 when the Parquet footer declares more rows than ``raw`` could honestly hold."""
+    try:
+        rows = pl.scan_parquet(io.BytesIO(raw)).select(pl.len()).collect().item()  # the footer only
+    except Exception:  # unreadable: the full read below answers 400 with the reason
+        return
+    limit = max(1024, len(raw) // _MIN_BYTES_PER_ROW)
+    if rows > limit:
+        raise HTTPException(413, f"body: Parquet upload declares {rows:,} rows, more than {limit:,} for its "
+                            f"{len(raw):,} bytes (each row carries a 64-byte signature)")
+
+
 def parse_upload(content_type: str, raw: bytes) -> Upload:
     """Columns from a JSON list (hex), an Arrow IPC stream or a Parquet file.
 
@@ -138,6 +155,8 @@ def parse_upload(content_type: str, raw: bytes) -> Upload:
         ok = np.ones(len(c["body"]), bool)
     elif media in _MEDIA:
         what, read = _MEDIA[media]
+        if media == "application/vnd.apache.parquet":
+            _check_parquet_rows(raw)
         try:
             df = read(io.BytesIO(raw))
         except Exception as exc:  # Polars raises several unrelated types for a corrupt upload

@@ -17,7 +17,8 @@ Decisions (tested in tests/test_service*.py):
   unreadable Arrow/Parquet upload), 422 for wrong types, bad hex, wrong lengths, unknown fields
   (schema errors also carry ``errors`` with FastAPI's locations; rows of a list are named
   ``[i].field``), 404 unknown block/job, 413 body over BIZRA_MAX_BODY_BYTES (counted as it
-  streams, not only from Content-Length: engine.http_guards.BodyLimit), 415 unknown upload type,
+  streams, not only from Content-Length: engine.http_guards.BodyLimit; also a Parquet upload whose
+  footer declares more rows than its bytes could hold, a decompression bomb), 415 unknown upload type,
   409 job conflict (its ``out`` in use, or cancelling a finished job), 429 job queue full,
   503 not ready. A 500 is a bug: logged with its traceback, answered without
   details.
@@ -199,7 +200,7 @@ _ERROR_DOC: dict[int, dict[str, Any]] = {code: {"description": text} for code, t
     400: "the body is not JSON, or not a readable Arrow/Parquet upload",
     401: "missing or wrong Bearer token",
     404: "unknown block or job",
-    413: "request body over BIZRA_MAX_BODY_BYTES",
+    413: "request body over BIZRA_MAX_BODY_BYTES, or a Parquet upload declaring more rows than its size allows",
     415: "content type not accepted",
     422: "a field is missing, of the wrong type, bad hex or the wrong length (detail names it)",
     409: "job conflict: its out is in use by a live job, or the job already finished",

@@ -508,3 +508,14 @@ def test_no_request_shape_makes_a_5xx(api: Api) -> None:
                     b'{"block_hash": "\\ud800"}', b'[{"body": "\\ud800", "signature": "", "public_key": ""}]'):
             r = api("POST", url, content=raw, headers={**AUTH, "content-type": "application/json"})
             assert 400 <= r.status_code < 500, (url, raw[:20], r.status_code, r.text)
+
+
+def test_parquet_decompression_bomb_is_refused_before_decoding(api: Api) -> None:
+    """200,000 copies of one row encode to a few KB; the footer's row count alone is refused."""
+    buf = io.BytesIO()
+    row = {"body": [bytes(110)], "signature": [bytes(64)], "public_key": [bytes(32)]}
+    pl.DataFrame(row).select(pl.all().repeat_by(200_000).explode()).write_parquet(buf, compression="zstd")
+    raw = buf.getvalue()
+    assert len(raw) < 50_000
+    r = api("POST", "/api/v1/poi/verify_batch", content=raw, headers={"content-type": "application/vnd.apache.parquet"})
+    assert r.status_code == 413 and "declares 200,000 rows" in r.json()["detail"], r.text
