@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from engine.attestation import BODY_SIZE, FIELD_NAMES, attestation_ids, binary_column, decode_bodies, fields_match_body
+from engine.attestation import (BODY_SIZE, FIELD_NAMES, attestation_ids, binary_column, binary_to_array,
+                                decode_bodies, fields_match_body)
 from engine.errors import BizraError, InputError, Reason
 from engine.verify import verify_many
 
@@ -76,8 +77,6 @@ class ChunkResult:
 
 def _fixed(col: pl.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, width) uint8 with zeros where a row is null or not ``width`` bytes, and the ok mask."""
-    from engine.attestation import binary_to_array
-
     ok = (col.bin.size() == width).fill_null(False).to_numpy()
     if ok.all():
         return binary_to_array(col, width), ok
