@@ -105,17 +105,19 @@ class KeyCache:
     def __len__(self) -> int:
         return len(self._slot)
 
-    def lookup(self, keys: np.ndarray, counts: np.ndarray):
+    def lookup(self, keys: np.ndarray, counts: np.ndarray, names: list[bytes] | None = None):
         """For distinct keys (u, 32) uint8 appearing counts[j] times in this call:
-        (points (u, 4, 5), decodable (u,), table index (u,) or -1, combs, odd multiples)."""
-        names = [k.tobytes() for k in keys]
+        (points (u, 4, 5), decodable (u,), table index (u,) or -1, combs, odd multiples).
+        ``names``: the keys as bytes, when the caller has them already."""
+        if names is None:
+            names = [k.tobytes() for k in keys]
         with self._lock:
             if len(self._slot) + len(names) > self.capacity:
                 self._clear()
             slots = np.fromiter((self._slot.get(k, -1) for k in names), dtype=np.int64,
                                 count=len(names))
-            missing = np.flatnonzero(slots < 0)
-            if len(missing):
+            if len(slots) and slots.min() < 0:
+                missing = np.flatnonzero(slots < 0)
                 slots[missing] = self._insert(keys[missing], [names[j] for j in missing])
             self._seen[slots] += counts
             self._build_tables(slots)
@@ -183,6 +185,26 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return view
 
 
+_SMALL_CALL_ROWS = 256  # below this, a dict finds the distinct keys faster than np.unique's sort
+
+
+def _distinct_keys(pks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes] | None]:
+    """(distinct keys (u, 32), row -> distinct index (n,) int64, counts (u,), the distinct keys
+    as bytes or None). Small calls (a service's micro-batches) spend more time in np.unique's
+    setup than in the check itself, so they use a dict."""
+    n = len(pks)
+    if n >= _SMALL_CALL_ROWS:
+        distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True, return_counts=True)
+        return distinct.view(np.uint8).reshape(-1, 32), key_index.astype(np.int64).ravel(), counts, None
+    first: dict[bytes, int] = {}
+    key_index = np.empty(n, np.int64)
+    for i, name in enumerate(pks.tobytes()[j:j + 32] for j in range(0, 32 * n, 32)):  # once per row, small n only
+        key_index[i] = first.setdefault(name, len(first))
+    names = list(first)
+    counts = np.bincount(key_index, minlength=len(names))
+    return np.frombuffer(b"".join(names), np.uint8).reshape(-1, 32), key_index, counts, names
+
+
 def _random_coefficients(n: int) -> np.ndarray:
     """(n, 2) uint64: one uniformly random 128-bit z_i per row, from the OS CSPRNG."""
     return np.frombuffer(os.urandom(16 * n), dtype=np.uint64).reshape(n, 2).copy()
@@ -196,11 +218,8 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
         return out
     msg_data, msg_offsets = _readonly(cols.msg_data), _readonly(cols.msg_offsets)
     sigs, pks = _readonly(cols.sigs), _readonly(cols.pks)
-    distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True,
-                                            return_counts=True)
-    key_points, key_ok, key_tab, combs, odds = KEY_CACHE.lookup(
-        distinct.view(np.uint8).reshape(-1, 32), counts)
-    key_index = key_index.astype(np.int64).ravel()
+    distinct, key_index, counts, names = _distinct_keys(pks)
+    key_points, key_ok, key_tab, combs, odds = KEY_CACHE.lookup(distinct, counts, names)
     row_ok = np.array(cols.well_formed, dtype=np.bool_, copy=True)
     z = _random_coefficients(n)
     start_single = bool(batch and _recent_bad_share > SINGLE_MODE_SHARE)
@@ -212,10 +231,10 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
                      MAX_BATCH_ROWS, start_single, out[lo:hi])
 
     n_chunks = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
-    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     if n_chunks == 1:
         run(0, n)
     else:
+        bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
         with ThreadPoolExecutor(max_workers=n_chunks) as pool:
             list(pool.map(run, bounds[:-1], bounds[1:]))
     _remember_bad_share(row_ok, out)

@@ -17,6 +17,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ref_ed25519 as ref
 from ed25519_cases import adversarial_cases, honest_and_corrupted
@@ -236,3 +238,19 @@ def test_all_bad_and_empty_batches():
         assert not verify_many(wrong, sigs, pks, backend="numba", batch=batch).any()
     empty = verify_many([], [], [], backend="numba", batch=True)
     assert empty.shape == (0,) and empty.dtype == bool
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=300))
+def test_distinct_keys_small_and_large_paths_agree(picks):
+    """Small calls find distinct keys with a dict, large ones with np.unique: either way every
+    row maps to its own key and the counts add up."""
+    from engine.verify_numba import _distinct_keys
+
+    pool = np.random.default_rng(5).integers(0, 256, (10, 32), dtype=np.uint8)
+    pks = np.ascontiguousarray(pool[picks])
+    distinct, key_index, counts, names = _distinct_keys(pks)
+    assert np.array_equal(distinct[key_index], pks)
+    assert len(np.unique(distinct, axis=0)) == len(distinct) == len(counts)
+    assert counts.tolist() == np.bincount(key_index, minlength=len(distinct)).tolist() and counts.sum() == len(pks)
+    assert names is None or names == [k.tobytes() for k in distinct]
