@@ -52,6 +52,11 @@ def limbs_of(v: int) -> list[int]:
     return [(v >> (51 * i)) & MASK51 for i in range(5)]
 
 
+def all_pairs(values) -> tuple[list, list]:
+    """Two aligned lists covering every ordered pair (x, y) of ``values``."""
+    return [x for x in values for _ in values], [y for _ in values for y in values]
+
+
 def fe_array(values) -> np.ndarray:
     """(n, 5) uint64 limbs of ints in [0, 2^255), or of explicit 5-limb lists."""
     rows = [v if isinstance(v, (list, tuple)) else limbs_of(v) for v in values]

@@ -86,15 +86,6 @@ def _binop(op, ps, qs):
     return out
 
 
-def _pairs(points):
-    ps, qs = [], []
-    for p in points:
-        for q in points:
-            ps.append(p)
-            qs.append(q)
-    return ps, qs
-
-
 # ---- decompression --------------------------------------------------------------------------
 
 
@@ -197,7 +188,7 @@ def test_decompress_rows_kernel_matches():
 
 def test_ge_add_sub_all_forms():
     pts = _special_points(5) + _random_points(10, 6)
-    ps, qs = _pairs(pts)
+    ps, qs = H.all_pairs(pts)
     # P + P, P - P, P + (-P) are all in the pairs (pts holds B and -B, and each point twice)
     want_add = [ref.point_add(p, q) for p, q in zip(ps, qs)]
     want_sub = [ref.point_sub(p, q) for p, q in zip(ps, qs)]
@@ -223,7 +214,7 @@ def test_ge_add_differently_scaled_same_point():
 
 def test_ge_madd_msub_and_niels():
     pts = _special_points(9) + _random_points(10, 10)
-    ps, qs = _pairs(pts)
+    ps, qs = H.all_pairs(pts)
     niels = H.niels_array(qs)
     a = H.point_array(ps)
     for op, fn, name in ((H.GE_MADD, ref.point_add, "ge_madd"),

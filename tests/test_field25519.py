@@ -80,15 +80,6 @@ def _check_mod_p(out, expected, what, inputs=None):
             pytest.fail(f"{what} row {i}: got {g % P:#x}, want {e % P:#x}{ctx}")
 
 
-def _pairs(values):
-    xs, ys = [], []
-    for x in values:
-        for y in values:
-            xs.append(x)
-            ys.append(y)
-    return xs, ys
-
-
 # ---- int128 ---------------------------------------------------------------------------------
 
 
@@ -126,7 +117,7 @@ def test_int128_primitives_edges_and_random():
 
 
 def test_fe_mul_sq_edge_values():
-    xs, ys = _pairs(EDGE_VALUES)
+    xs, ys = H.all_pairs(EDGE_VALUES)
     out = _binop(H.FE_MUL, xs, ys)
     _check_mod_p(out, [x * y for x, y in zip(xs, ys)], "fe_mul", list(zip(xs, ys)))
     _assert_limbs_below(out, REDUCED, "fe_mul")
@@ -144,7 +135,7 @@ def test_fe_mul_sq_limbs_at_documented_maxima():
         [M51] * 5, [2**52 - 1] * 5, [2**53 - 1] * 5, [top, 1, top, 1, top],
         H.limbs_of(P), H.limbs_of(2**255 - 1), [0] * 5, [1, 0, 0, 0, 0],
     ]
-    xs, ys = _pairs(patterns)
+    xs, ys = H.all_pairs(patterns)
     out = _binop(H.FE_MUL, xs, ys)
     want = [H.fe_value(x) * H.fe_value(y) for x, y in zip(xs, ys)]
     _check_mod_p(out, want, "fe_mul at limb maxima", list(zip(xs, ys)))
@@ -394,17 +385,10 @@ def test_fe_eq():
         xs.append(w)
         ys.append(w + P if w + P < 2**255 else w)  # non-canonical twin where it exists
         want.append(True)
-        # the same value with a loose limb pattern: borrow 2^51 from the next limb
-        limbs = H.limbs_of(w)
-        for k in range(4):
-            if limbs[k + 1]:
-                loose = list(limbs)
-                loose[k + 1] -= 1
-                loose[k] += 1 << 51
-                xs.append(w)
-                ys.append(loose)
-                want.append(True)
-                break
+        for loose in _loose_forms(w)[1:2]:  # the same value with its first loose limb pattern
+            xs.append(w)
+            ys.append(loose)
+            want.append(True)
         other = (w + r.randrange(1, P)) % P
         xs.append(w)
         ys.append(other)
