@@ -428,7 +428,9 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
             todo.append((i, lo, rows))
     resumed, done = len(chunks) - len(todo), n - sum(rows for _, _, rows in todo)
     bar = Progress(n, "run", enabled=None if quiet is None else not quiet)
-    with bar, _chunk_source(cluster, todo, paths["attestations"], registered, keys, nthreads, backend) as source:
+    # On a cluster the workers size their own thread pools unless --threads was given.
+    task_threads = nthreads if cluster is None else threads
+    with bar, _chunk_source(cluster, todo, paths["attestations"], registered, keys, task_threads, backend) as source:
         bar.update(done)
         for i, r in source:  # once per chunk, in completion order
             checkpoint.save(i, r)
@@ -445,9 +447,10 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
 
     with memory_after_verify():  # past verification, big arrays go back to the OS when freed
         t = time.perf_counter()
-        v, e, known, first = _feed_votes(graph, checkpoint, len(chunks), int(np.count_nonzero(codes == VOTE)))
-        codes[codes == VOTE] = _vote_reasons(graph, v, e, known, first)
-        del v, e, known, first
+        is_vote = codes == VOTE
+        v, e, known, first = _feed_votes(graph, checkpoint, len(chunks), int(np.count_nonzero(is_vote)))
+        codes[is_vote] = _vote_reasons(graph, v, e, known, first)
+        del v, e, known, first, is_vote
         head, tip = graph.head(), graph.finalized_tip()
         stages["graph"] = time.perf_counter() - t
 
@@ -508,7 +511,7 @@ def _chunk_source(cluster, todo, path, registered, keys, threads, backend):
         yield ((i, check_slice(path, lo, rows, registered, keys, threads, backend)) for i, lo, rows in todo)
         return
     from engine.job_dask import chunk_results, open_cluster
-    with open_cluster(cluster, None if threads is None else threads) as (client, per_task):
+    with open_cluster(cluster, threads) as (client, per_task):
         yield chunk_results(client, todo, path, registered, keys, per_task, backend)
 
 

@@ -198,3 +198,24 @@ def test_bad_cluster_spec_is_one_clear_error(dataset: Path, tmp_path: Path) -> N
         with pytest.raises(BizraError, match="--cluster"):
             run_job(dataset, tmp_path / "o", quiet=True, cluster=spec)
     assert not (tmp_path / "o").exists()
+
+
+def test_cluster_workers_size_their_own_threads_unless_told(dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    """--threads reaches the cluster as given; without it the workers pick (local:N: CPUs / N),
+    not the driver's own thread count."""
+    from engine import job_dask
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_open_cluster(spec, threads):
+        seen.append(threads)
+        raise Stop
+
+    monkeypatch.setattr(job_dask, "open_cluster", fake_open_cluster)
+    for given in (None, 3):
+        with pytest.raises(Stop):
+            run_job(dataset, tmp_path / f"o{given}", threads=given, chunk_rows=CHUNK, quiet=True, cluster="local:2")
+    assert seen == [None, 3]
