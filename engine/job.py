@@ -54,7 +54,7 @@ from engine.attestation import ATTESTATION_SCHEMA, BINARY_WIDTHS, binary_column,
 from engine.blockgraph import BlockGraph
 from engine.dataset import read_blocks, read_validators
 from engine.errors import BizraError, InputError, KeyAdmissionError, Reason
-from engine.job_chunks import CODE, VOTE, Checkpoint, JobInputError, check_slice
+from engine.job_chunks import CODE, VOTE, Checkpoint, JobInputError, check_slice, first_line
 from engine.progress import Progress
 from engine.verify import backend_name, memory_after_verify, resolve_threads, warm_up
 
@@ -179,7 +179,7 @@ def _check_attestations(path: Path) -> int:
     try:
         schema = pl.read_parquet_schema(path)
     except Exception as exc:  # polars raises several unrelated types for corrupt footers
-        raise JobInputError(f"{path}: corrupt Parquet file ({_first_line(exc)})") from None
+        raise JobInputError(f"{path}: corrupt Parquet file ({first_line(exc)})") from None
     missing = [c for c in _REQUIRED if c not in schema]
     if missing:
         raise JobInputError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -200,7 +200,7 @@ def _check_attestations(path: Path) -> int:
             if not wrong:
                 break
     except Exception as exc:  # polars raises several unrelated types for damaged pages
-        raise JobInputError(f"{path}: corrupt Parquet file ({_first_line(exc)})") from None
+        raise JobInputError(f"{path}: corrupt Parquet file ({first_line(exc)})") from None
     if wrong:
         c = wrong[0]
         raise JobInputError(f"{path}: column {c}: expected {BINARY_WIDTHS[c]} bytes, every row has {stats[c][0]}")
@@ -212,11 +212,6 @@ def _width_stats(scope: pl.LazyFrame, columns: list[str]) -> dict[str, tuple[int
     row = scope.select(*[pl.col(c).bin.size().min().alias(f"{c}.min") for c in columns],
                        *[pl.col(c).bin.size().max().alias(f"{c}.max") for c in columns]).collect().row(0, named=True)
     return {c: (row[f"{c}.min"], row[f"{c}.max"]) for c in columns}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 # ---- vote-level reasons ------------------------------------------------------------------

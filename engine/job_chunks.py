@@ -26,7 +26,8 @@ from engine.attestation import (BODY_SIZE, FIELD_NAMES, attestation_ids, binary_
 from engine.errors import BizraError, InputError, Reason
 from engine.verify import verify_many
 
-__all__ = ["CODE", "VOTE", "Checkpoint", "ChunkResult", "JobInputError", "check_rows", "check_slice"]
+__all__ = ["CODE", "VOTE", "Checkpoint", "ChunkResult", "JobInputError", "check_rows", "check_slice",
+           "first_line"]
 
 CODE = {r: np.uint8(i) for i, r in enumerate(Reason)}
 VOTE = np.uint8(255)  # passed every row check; its reason is decided after the last chunk
@@ -58,8 +59,7 @@ class ChunkResult:
     def save(self, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, **{k: getattr(self, k) for k in self._ARRAYS},
-                     stats=self.stats())
+            np.savez(f, **{k: getattr(self, k) for k in self._ARRAYS}, stats=self.stats())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -126,19 +126,24 @@ def check_slice(path: str | Path, lo: int, rows: int, registered: np.ndarray, ke
     try:
         df = pl.scan_parquet(path).slice(lo, rows).collect()
     except Exception as exc:  # polars raises several unrelated types for a damaged page
-        text = str(exc).strip().splitlines()
-        raise JobInputError(f"{path}: corrupt Parquet file ({text[0][:160] if text else type(exc).__name__})") from None
+        raise JobInputError(f"{path}: corrupt Parquet file ({first_line(exc)})") from None
     read_s = time.perf_counter() - t
     result = check_rows(df, registered, keys, threads, backend)
     result.read_s = read_s
     return result
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to one short line (Polars errors span many)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
 class Checkpoint:
     """``OUT/.work``: the finished chunks of one (inputs, parameters) combination.
 
-    ``open`` refuses a checkpoint made from other inputs or parameters unless ``restart``;
-    ``clear`` removes it after the outputs are promoted.
+    Creating one refuses a checkpoint made from other inputs or parameters (unless
+    ``restart``, which drops it); ``clear`` removes it after the outputs are promoted.
     """
 
     def __init__(self, out: Path, manifest: dict, *, restart: bool) -> None:
