@@ -48,7 +48,7 @@ from engine.attestation import (
     decode_bodies,
     encode_bodies,
 )
-from engine.errors import InputError
+from engine.errors import InputError, first_line
 from engine.progress import Progress
 from engine.verify import resolve_threads
 
@@ -121,8 +121,7 @@ def read_table(path: str | os.PathLike[str], required: dict[str, pl.DataType]) -
     try:
         df = pl.read_parquet(path)
     except Exception as exc:  # polars raises several unrelated types for corrupt files
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: corrupt Parquet file ({detail})") from None
+        raise InputError(f"{path}: corrupt Parquet file ({first_line(exc)})") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")

@@ -16,7 +16,15 @@ __all__ = [
     "KeyAdmissionError",
     "KeyReason",
     "Reason",
+    "first_line",
 ]
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message cut to one short line (Polars errors span many); its type name
+    when the message is empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 class BizraError(Exception):

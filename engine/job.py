@@ -53,8 +53,8 @@ import polars as pl
 from engine.attestation import ATTESTATION_SCHEMA, BINARY_WIDTHS, binary_column, binary_to_array
 from engine.blockgraph import BlockGraph
 from engine.dataset import read_blocks, read_validators
-from engine.errors import BizraError, InputError, KeyAdmissionError, Reason
-from engine.job_chunks import CODE, VOTE, Checkpoint, JobInputError, check_slice, first_line
+from engine.errors import BizraError, InputError, KeyAdmissionError, Reason, first_line
+from engine.job_chunks import CODE, VOTE, Checkpoint, JobInputError, check_slice
 from engine.progress import Progress
 from engine.verify import backend_name, memory_after_verify, resolve_threads, warm_up
 

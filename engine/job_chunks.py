@@ -23,11 +23,10 @@ import polars as pl
 
 from engine.attestation import (BODY_SIZE, FIELD_NAMES, attestation_ids, binary_column, binary_to_array,
                                 decode_bodies, fields_match_body)
-from engine.errors import BizraError, InputError, Reason
+from engine.errors import BizraError, InputError, Reason, first_line
 from engine.verify import verify_many
 
-__all__ = ["CODE", "VOTE", "Checkpoint", "ChunkResult", "JobInputError", "check_rows", "check_slice",
-           "first_line"]
+__all__ = ["CODE", "VOTE", "Checkpoint", "ChunkResult", "JobInputError", "check_rows", "check_slice"]
 
 CODE = {r: np.uint8(i) for i, r in enumerate(Reason)}
 VOTE = np.uint8(255)  # passed every row check; its reason is decided after the last chunk
@@ -131,12 +130,6 @@ def check_slice(path: str | Path, lo: int, rows: int, registered: np.ndarray, ke
     result = check_rows(df, registered, keys, threads, backend)
     result.read_s = read_s
     return result
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message cut to one short line (Polars errors span many)."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 class Checkpoint:

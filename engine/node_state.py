@@ -53,7 +53,7 @@ from engine.dataset import (
     read_blocks,
     read_validators,
 )
-from engine.errors import BizraError, CodecError, InputError, Reason
+from engine.errors import BizraError, CodecError, InputError, Reason, first_line
 from engine.verify import verify_many
 
 __all__ = ["NodeState", "Snapshot", "Upload", "parse_upload"]
@@ -160,7 +160,7 @@ def parse_upload(content_type: str, raw: bytes) -> Upload:
         try:
             df = read(io.BytesIO(raw))
         except Exception as exc:  # Polars raises several unrelated types for a corrupt upload
-            raise HTTPException(400, f"body: not a readable {what} ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+            raise HTTPException(400, f"body: not a readable {what} ({first_line(exc, 120)})") from None
         c, ok = {}, np.ones(len(df), bool)
         for name, width in _WIDTHS.items():
             c[name], good = _fixed(df, name, width)
@@ -280,7 +280,7 @@ class NodeState:
             scan = pl.scan_parquet(path).select(list(_WIDTHS))
             n = scan.select(pl.len()).collect().item()
         except Exception as exc:  # Polars raises several unrelated types for a corrupt or odd file
-            raise InputError(f"{path}: unreadable attestations ({str(exc).splitlines()[0][:160]})") from None
+            raise InputError(f"{path}: unreadable attestations ({first_line(exc)})") from None
         tally: dict[str, int] = {}
         for lo in range(0, n, chunk_rows):  # once per chunk
             df = scan.slice(lo, chunk_rows).collect()
