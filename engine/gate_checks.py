@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.serve_process import free_port, start_serve, stop, wait_ready
+from engine.serve_process import ROOT, free_port, start_serve, stop, wait_ready
 
 __all__ = [
     "REGRESSION_PERCENT", "Context", "Measurement", "all_within", "interpret_audit", "regression",
@@ -33,7 +33,6 @@ __all__ = [
     "measure_sign", "measure_verify", "measure_verify_b64"
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
 REGRESSION_PERCENT = 10
 
 
