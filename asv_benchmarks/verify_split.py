@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine import verify_numba
-from engine.verify_sodium import verify_columns as sodium_columns
+from engine.verification import numba_backend as verify_numba
+from engine.verification.sodium_backend import verify_columns as sodium_columns
 
 SPLIT_STEPS = ("decompress_r", "sha512", "prepare", "batch_equation")
 

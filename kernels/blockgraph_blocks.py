@@ -1,4 +1,4 @@
-"""Block messages -> the block tree as parent-before-child flat arrays (DESIGN section 5).
+"""Block messages -> the block tree as parent-before-child flat arrays (docs/design.md, "BlockGraph").
 
 Input: every block message received so far, `(hash, parent, height)` with height -1 where
 not given, in any order, duplicates allowed; plus the pinned genesis hash. Output: a status per
@@ -45,7 +45,7 @@ __all__ = [
     "children_csr",
 ]
 
-# Message status codes (engine.blockgraph.BlockReason mirrors the rejection ones by name).
+# Message status codes (engine.consensus.blockgraph.BlockReason mirrors the rejection ones by name).
 ACCEPTED = 0
 PENDING = 1
 DUPLICATE_HASH = 2

@@ -151,7 +151,7 @@ def walk_init(parent, height, weights):
     Returns (start, kids, weight, delta, vstate, eq_at, finalized_at, chain, scalars) where
     scalars = [tip, total (uint64 bits), last walked epoch (-1: none yet)] as int64. walk_epochs
     updates it in place, so a live graph whose new votes all come after the last walked epoch
-    continues the walk instead of redoing it (engine.blockgraph decides when that is exact).
+    continues the walk instead of redoing it (engine.consensus.blockgraph decides when that is exact).
 
     Per validator v (int32: callers keep vote rows, blocks and validators below 2^31):
     vstate[v] = [position in `order` of its first row in the current bucket (the leader; < lo:
