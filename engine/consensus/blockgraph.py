@@ -60,16 +60,24 @@ from kernels.blockgraph_blocks import (
     resolve_blocks,
 )
 from kernels.blockgraph_finality import (
+    LAST_EPOCH,
+    TIP,
+    Evidence,
+    Exclusions,
+    Faults,
+    WalkFound,
     finalized_many,
     ghost_head,
     walk_epochs,
     walk_init,
     weights_total_fits,
 )
+from engine.consensus.messages import MessageColumns, hash_keys, hashes_to_array, key_hashes, or_words
 from kernels.blockgraph_index import table_build
 from kernels.blockgraph_votes import (
     VOTE_BAD_EPOCH,
     VOTE_UNKNOWN_VALIDATOR,
+    VoteColumns,
     classify_votes,
     epoch_order,
 )
@@ -124,81 +132,21 @@ class Equivocation:
     id_b: bytes
 
 
-def hashes_to_array(hashes) -> np.ndarray:
-    """32-byte hashes (list of bytes or (n, 32) uint8) as a C-contiguous (n, 32) uint8 array.
-
-    Example: ``hashes_to_array([bytes(32)]).shape == (1, 32)``.
-    """
-    if isinstance(hashes, np.ndarray):
-        arr = np.ascontiguousarray(hashes, dtype=np.uint8)
-        if arr.ndim != 2 or arr.shape[1] != 32:
-            raise ValueError(f"hash array must have shape (n, 32), got {arr.shape}")
-        return arr
-    if isinstance(hashes, (bytes, bytearray, memoryview)):
-        raise TypeError("expected a sequence of 32-byte hashes, got a single bytes object")
-    hashes = [bytes(h) for h in hashes]
-    if any(len(h) != 32 for h in hashes):
-        raise ValueError("every hash must be exactly 32 bytes")
-    return np.frombuffer(b"".join(hashes), np.uint8).reshape(len(hashes), 32).copy()
+def _nothing_found() -> WalkFound:
+    empty = np.zeros(0, np.int64)
+    return WalkFound(Faults(empty, empty, empty), Exclusions(empty, empty), Evidence(empty, empty, empty, empty), empty)
 
 
-def _keys(rows: np.ndarray) -> np.ndarray:
-    """(n, 32) uint8 -> (n, 4) uint64 big-endian words (numeric order = byte order)."""
-    return rows.view(">u8").astype(np.uint64)
+def _joined(old: WalkFound, new: WalkFound) -> WalkFound:
+    """Column by column, the records of two walks (new after old)."""
+    return WalkFound(*(type(a)(*(np.concatenate(pair) for pair in zip(a, b))) if isinstance(a, tuple)
+                       else np.concatenate([a, b]) for a, b in zip(old, new)))
 
 
-def _or_words(keys: np.ndarray) -> np.ndarray:
-    """(n, 4) uint64 keys -> (n,) OR of the four words (0 exactly for the zero hash); column
-    ORs, since ``.any(axis=1)`` on (n, 32) rows costs ~20 ns per row."""
-    return keys[:, 0] | keys[:, 1] | keys[:, 2] | keys[:, 3]
-
-
-def _rows(keys: np.ndarray) -> np.ndarray:
-    """(n, 4) uint64 keys -> (n, 32) uint8 hashes."""
-    return np.ascontiguousarray(keys, dtype=np.uint64).astype(">u8").view(np.uint8).reshape(-1, 32)
-
-
-class _Columns:
-    """Append-only columns kept as the chunks received; concatenated lazily, once, when every
-    row is needed (a full recompute, a report); the incremental walk reads only new chunks."""
-
-    def __init__(self, spec):
-        self._spec = spec  # name -> (dtype, trailing shape)
-        self._chunks = []  # (first row, {name: array})
-        self.n = 0
-
-    def append(self, **cols):
-        k = len(next(iter(cols.values())))
-        self._chunks.append((self.n, {name: np.ascontiguousarray(col, dtype=self._spec[name][0])
-                                      for name, col in cols.items()}))
-        self.n += k
-
-    def _compact(self):
-        if len(self._chunks) > 1:
-            merged = {}
-            for name in self._spec:  # column by column, dropping each chunk's piece once merged:
-                merged[name] = np.concatenate([c[name] for _, c in self._chunks])  # peak: one column extra
-                for _, c in self._chunks:
-                    del c[name]
-            self._chunks = [(0, merged)]
-
-    def __getitem__(self, name):
-        if not self._chunks:
-            dt, shp = self._spec[name]
-            return np.empty((0,) + shp, dt)
-        self._compact()
-        return self._chunks[0][1][name]
-
-    def since(self, row, name):
-        """Rows row..n of one column: the newest chunk as it is when ``row`` starts it, else a
-        view of the compacted column (never a second copy of many chunks)."""
-        if row == self.n:
-            dt, shp = self._spec[name]
-            return np.empty((0,) + shp, dt)
-        first, cols = self._chunks[-1]
-        if first == row:
-            return cols[name]
-        return self[name][row:]
+def _sorted(records: tuple, *keys: str) -> tuple:
+    """A NamedTuple of columns, rows sorted by the named columns (first = primary, stable)."""
+    order = np.lexsort(tuple(getattr(records, k) for k in reversed(keys)))
+    return type(records)(*(col[order] for col in records))
 
 
 class BlockGraph:
@@ -225,9 +173,9 @@ class BlockGraph:
         self._genesis = None if genesis is None else bytes(genesis)
         if self._genesis is not None and len(self._genesis) != 32:
             raise ValueError("genesis must be 32 bytes")
-        self._blocks = _Columns({"hash": (np.uint64, (4,)), "parent": (np.uint64, (4,)),
+        self._blocks = MessageColumns({"hash": (np.uint64, (4,)), "parent": (np.uint64, (4,)),
                                  "height": (np.int64, ())})
-        self._votes = _Columns({"validator": (np.int64, ()), "epoch": (np.int64, ()),
+        self._votes = MessageColumns({"validator": (np.int64, ()), "epoch": (np.int64, ()),
                                 "target": (np.uint64, (4,))})
         self._ids = None  # id keys, materialised on the first chunk that carries ids
         self._blocks_dirty = True
@@ -250,9 +198,9 @@ class BlockGraph:
                 raise ValueError("heights must have one entry per block")
         if h.shape[0] == 0:
             return
-        hk, pk = _keys(h), _keys(p)
+        hk, pk = hash_keys(h), hash_keys(p)
         if self._genesis is None:
-            roots = np.flatnonzero((_or_words(pk) == 0) & (_or_words(hk) != 0))
+            roots = np.flatnonzero((or_words(pk) == 0) & (or_words(hk) != 0))
             if roots.size:
                 self._genesis = h[roots[0]].tobytes()
         self._blocks.append(hash=hk, parent=pk, height=hts)
@@ -275,15 +223,15 @@ class BlockGraph:
         if e.dtype.kind == "u":
             e = np.where(e > np.uint64(np.iinfo(np.int64).max), -1, e.astype(np.int64))
         e = e.astype(np.int64)
-        i = None if ids is None else _keys(hashes_to_array(ids))
+        i = None if ids is None else hash_keys(hashes_to_array(ids))
         if i is not None and i.shape[0] != t.shape[0]:
             raise ValueError("ids must have one entry per vote")
         if t.shape[0] == 0:
             return
         if i is not None and self._ids is None:
-            self._ids = _Columns({"id": (np.uint64, (4,))})
+            self._ids = MessageColumns({"id": (np.uint64, (4,))})
             self._ids.append(id=np.zeros((self._votes.n, 4), np.uint64))
-        self._votes.append(validator=v, epoch=e, target=_keys(t))
+        self._votes.append(validator=v, epoch=e, target=hash_keys(t))
         if self._ids is not None:
             self._ids.append(id=np.zeros((t.shape[0], 4), np.uint64) if i is None else i)
         self._votes_dirty = True
@@ -292,12 +240,11 @@ class BlockGraph:
     # ---- computation -------------------------------------------------------------------------
     def _ensure(self) -> None:
         if self._blocks_dirty:
-            g = _keys(np.frombuffer(self._genesis or _ZERO32, np.uint8).reshape(1, 32))
-            status, nk, par, hei = resolve_blocks(
-                self._blocks["hash"], self._blocks["parent"], self._blocks["height"], g)
-            self._block_status = status
-            self._node_keys, self._parent, self._height = nk, par, hei
-            self._node_table = table_build(nk)
+            g = hash_keys(np.frombuffer(self._genesis or _ZERO32, np.uint8).reshape(1, 32))
+            resolved = resolve_blocks(self._blocks["hash"], self._blocks["parent"], self._blocks["height"], g)
+            self._block_status = resolved.status
+            self._node_keys, self._parent, self._height = resolved.keys, resolved.parent, resolved.height
+            self._node_table = table_build(resolved.keys)
             self._blocks_dirty = False
             self._reset_walk()
         if self._votes_dirty:
@@ -310,13 +257,11 @@ class BlockGraph:
         n = self._node_keys.shape[0]
         # no genesis yet: walk a one-node stand-in tree that no vote targets (every valid vote
         # waits), so exclusions, evidence and orphan votes are still reported
-        self._tree = (self._parent, self._height) if n else (np.full(1, -1, np.int64),
-                                                             np.zeros(1, np.int64))
-        self._walk = walk_init(*self._tree, self._weights)
+        parent, height = (self._parent, self._height) if n else (np.full(1, -1, np.int64), np.zeros(1, np.int64))
+        self._tree, self._walk = walk_init(parent, height, self._weights)
         self._walked = 0
         self._vote_status = np.zeros(0, np.int8)
-        self._found = [np.zeros((0, 3), np.int64), np.zeros((0, 2), np.int64),
-                       np.zeros((0, 4), np.int64), np.zeros(0, np.int64)]
+        self._found = _nothing_found()
         self._votes_dirty = True
 
     def _walk_new_votes(self) -> None:
@@ -326,46 +271,37 @@ class BlockGraph:
         if max(self._votes.n, self._node_keys.shape[0], self._weights.shape[0]) >= 2**31:
             raise ValueError("BlockGraph holds fewer than 2^31 votes, blocks and validators")
         start = self._walked
-        cols = self._vote_columns(start)
-        status, target_node, stats = classify_votes(cols[0], cols[1], cols[2],
-                                                    self._weights.shape[0], self._node_table,
-                                                    self._node_keys)
-        order, buckets, vs, ts, ws = epoch_order(cols[1], status, cols[0], target_node, stats,
-                                                 self._weights)
-        if start and order.shape[0] and cols[1][order[0]] <= self._walk[-1][2]:
+        votes = self._vote_columns(start)
+        classes = classify_votes(votes, self._weights.shape[0], self._node_table, self._node_keys)
+        by_epoch = epoch_order(votes, classes, self._weights)
+        if start and by_epoch.order.shape[0] and votes.epoch[by_epoch.order[0]] <= self._walk.scalars[LAST_EPOCH]:
             self._reset_walk()  # a vote at or before the last walked epoch: redo everything
             self._walk_new_votes()
             return
-        parent, height = self._tree
-        st, kids, weight, delta, vstate, eq_at, fin_at, chain, scalars = self._walk
-        found = walk_epochs(parent, height, st, kids, self._weights, *cols, order, buckets, vs,
-                            ts, ws, self._bps, weight, delta, vstate, eq_at, fin_at, chain,
-                            scalars)
-        faults, excl, evidence, orphans = found
-        evidence = evidence.copy()
-        evidence[:, 2:] += start
-        parts = (faults, excl, evidence, orphans + start)
-        self._found = [np.concatenate([old, new]) for old, new in zip(self._found, parts)]
-        self._vote_status = np.concatenate([self._vote_status, status])
+        found = walk_epochs(self._tree, self._walk, self._weights, votes, by_epoch, self._bps)
+        ev = found.evidence  # rows of this walk's columns -> rows of every vote
+        found = found._replace(evidence=ev._replace(row_a=ev.row_a + start, row_b=ev.row_b + start),
+                               orphans=found.orphans + start)
+        self._found = _joined(self._found, found)
+        self._vote_status = np.concatenate([self._vote_status, classes.status])
         self._walked = self._votes.n
         n = self._node_keys.shape[0]
-        self._weight, self._finalized_at = weight[:n], fin_at[:n]
-        self._chain = chain if n else np.zeros(0, np.int64)
-        self._tip = int(scalars[0]) if n else -1
-        self._head = int(ghost_head(st, kids, weight, scalars[0])) if n else -1
-        faults, excl, evidence, orphans = self._found
-        self._faults = faults
-        self._exclusions = excl[np.argsort(excl[:, 0], kind="stable")]  # [validator, epoch]
-        self._evidence = evidence[np.lexsort((evidence[:, 1], evidence[:, 0]))]
-        self._orphan_vote_rows = orphans
+        walk = self._walk
+        self._weight, self._finalized_at = walk.weight[:n], walk.finalized_at[:n]
+        self._chain = walk.chain if n else np.zeros(0, np.int64)
+        self._tip = int(walk.scalars[TIP]) if n else -1
+        self._head = int(ghost_head(self._tree, walk.weight, walk.scalars[TIP])) if n else -1
+        self._faults = self._found.faults
+        self._exclusions = _sorted(self._found.exclusions, "validator")
+        self._evidence = _sorted(self._found.evidence, "validator", "epoch")
+        self._orphan_vote_rows = self._found.orphans
 
-    def _vote_columns(self, start: int):
-        """(validator, epoch, target, id) columns of the vote rows start..n."""
+    def _vote_columns(self, start: int) -> VoteColumns:
+        """The vote rows start..n."""
         v = self._votes
         ids = (np.zeros((v.n - start, 4), np.uint64) if self._ids is None  # calloc: free pages
                else self._ids.since(start, "id"))
-        return (v.since(start, "validator"), v.since(start, "epoch"), v.since(start, "target"),
-                ids)
+        return VoteColumns(v.since(start, "validator"), v.since(start, "epoch"), v.since(start, "target"), ids)
 
     def _vote_ids(self) -> np.ndarray:
         """(n, 4) id keys of the votes (all zero where none were given)."""
@@ -377,14 +313,14 @@ class BlockGraph:
         """Python-side index for the scalar queries (built once per recompute, lazily)."""
         self._ensure()
         if self._scalar is None:
-            raw = _rows(self._node_keys).tobytes()
+            raw = key_hashes(self._node_keys).tobytes()
             index = {raw[k:k + 32]: i for i, k in enumerate(range(0, len(raw), 32))}
             self._scalar = (index, self._height.tolist(), self._chain.tolist(),
                             self._weight.tolist(), self._finalized_at.tolist())
         return self._scalar
 
     def _hash(self, i: int) -> bytes | None:
-        return None if i < 0 else _rows(self._node_keys[i:i + 1]).tobytes()
+        return None if i < 0 else key_hashes(self._node_keys[i:i + 1]).tobytes()
 
     # ---- scalar queries ----------------------------------------------------------------------
     def head(self) -> bytes | None:
@@ -422,36 +358,38 @@ class BlockGraph:
     def equivocators(self) -> np.ndarray:
         """Sorted validator indices excluded for equivocation."""
         self._ensure()
-        return self._exclusions[:, 0].copy()
+        return self._exclusions.validator.copy()
 
     def exclusion_epochs(self) -> np.ndarray:
         """Per validator, the epoch from which it is excluded (-1: never)."""
         self._ensure()
         out = np.full(self._weights.shape[0], -1, np.int64)
-        out[self._exclusions[:, 0]] = self._exclusions[:, 1]
+        out[self._exclusions.validator] = self._exclusions.epoch
         return out
 
     def equivocation_evidence(self) -> list[Equivocation]:
         """One record per equivocating (validator, epoch), sorted by (validator, epoch)."""
         self._ensure()
-        pairs = self._evidence[:, 2:4].reshape(-1)  # vote rows a, b of each record
-        tk = _rows(self._votes["target"][pairs]).reshape(-1, 2, 32)  # only the evidence rows: not a copy of every vote
-        ids = _rows(self._vote_ids()[pairs]).reshape(-1, 2, 32)
+        ev = self._evidence
+        pairs = np.stack([ev.row_a, ev.row_b], axis=1).reshape(-1)  # vote rows a, b of each record
+        tk = key_hashes(self._votes["target"][pairs]).reshape(-1, 2, 32)  # only the evidence rows: not a copy of every vote
+        ids = key_hashes(self._vote_ids()[pairs]).reshape(-1, 2, 32)
         return [Equivocation(int(v), int(e), tk[i, 0].tobytes(), tk[i, 1].tobytes(), ids[i, 0].tobytes(),
                              ids[i, 1].tobytes())
-                for i, (v, e) in enumerate(self._evidence[:, :2].tolist())]
+                for i, (v, e) in enumerate(zip(ev.validator.tolist(), ev.epoch.tolist()))]
 
     def safety_faults(self) -> list[SafetyFault]:
         """Epochs whose candidate conflicted with the finalized tip, ascending."""
         self._ensure()
+        f = self._faults
         return [SafetyFault(int(e), self._hash(c), self._hash(t))
-                for e, c, t in self._faults.tolist()]
+                for e, c, t in zip(f.epoch.tolist(), f.candidate.tolist(), f.tip.tolist())]
 
     # ---- columnar queries (canonical order: by (height, hash)) -------------------------------
     def block_hashes(self) -> np.ndarray:
         """(N, 32) uint8 hashes of the accepted blocks in canonical (height, hash) order."""
         self._ensure()
-        return _rows(self._node_keys)
+        return key_hashes(self._node_keys)
 
     def parent_indices(self) -> np.ndarray:
         """Row of each block's parent in block_hashes() (-1 for genesis)."""
@@ -483,12 +421,12 @@ class BlockGraph:
         """(k, 32) hashes of the finalized chain, genesis first."""
         self._ensure()
         c = self._chain[self._chain >= 0] if self._chain.size else self._chain
-        return _rows(self._node_keys[c])
+        return key_hashes(self._node_keys[c])
 
     def is_finalized_many(self, hashes) -> np.ndarray:
         """Vectorised is_finalized over (n, 32) hashes -> bool array."""
         self._ensure()
-        q = _keys(hashes_to_array(hashes))
+        q = hash_keys(hashes_to_array(hashes))
         if self._node_keys.shape[0] == 0:
             return np.zeros(q.shape[0], bool)
         return finalized_many(self._node_table, self._node_keys, self._chain, self._height, q)
@@ -497,27 +435,27 @@ class BlockGraph:
     def orphan_blocks(self) -> dict:
         """Blocks still waiting for their parent: {'hash', 'parent', 'height'}, deduplicated."""
         self._ensure()
-        return self._block_rows(self._block_status == PENDING, with_reason=False)
+        return self._blockkey_hashes(self._block_status == PENDING, with_reason=False)
 
     def rejected_blocks(self) -> dict:
         """Rejected block messages: {'hash', 'parent', 'height', 'reason'} (GraphReason values)."""
         self._ensure()
-        return self._block_rows(self._block_status > PENDING, with_reason=True)
+        return self._blockkey_hashes(self._block_status > PENDING, with_reason=True)
 
     def orphan_votes(self) -> dict:
         """Votes waiting for their target block: {'validator', 'epoch', 'target'}."""
         self._ensure()
         rows = np.sort(self._orphan_vote_rows)
-        return self._vote_rows(rows, with_reason=False)
+        return self._votekey_hashes(rows, with_reason=False)
 
     def rejected_votes(self) -> dict:
         """Rejected votes: {'validator', 'epoch', 'target', 'reason'} (GraphReason values)."""
         self._ensure()
-        return self._vote_rows(np.flatnonzero(self._vote_status > 0), with_reason=True)
+        return self._votekey_hashes(np.flatnonzero(self._vote_status > 0), with_reason=True)
 
-    def _block_rows(self, mask, with_reason):
-        h = _rows(self._blocks["hash"][mask])
-        p = _rows(self._blocks["parent"][mask])
+    def _blockkey_hashes(self, mask, with_reason):
+        h = key_hashes(self._blocks["hash"][mask])
+        p = key_hashes(self._blocks["parent"][mask])
         ht = self._blocks["height"][mask]
         st = self._block_status[mask]
         table = np.concatenate([h, p, ht.astype(">i8").view(np.uint8).reshape(-1, 8),
@@ -529,10 +467,10 @@ class BlockGraph:
             out["reason"] = np.array([_BLOCK_REASON[int(s)].value for s in uniq[:, 72]], object)
         return out
 
-    def _vote_rows(self, rows, with_reason):
+    def _votekey_hashes(self, rows, with_reason):
         v = self._votes["validator"][rows]
         e = self._votes["epoch"][rows]
-        t = _rows(self._votes["target"][rows])
+        t = key_hashes(self._votes["target"][rows])
         st = self._vote_status[rows]
         table = np.concatenate([v.astype(">i8").view(np.uint8).reshape(-1, 8),
                                 e.astype(">i8").view(np.uint8).reshape(-1, 8), t,
@@ -570,7 +508,7 @@ class BlockGraph:
                 g._votes.append(validator=z["v_validator"], epoch=z["v_epoch"],
                                 target=z["v_target"])
                 if z["v_id"].any():
-                    g._ids = _Columns({"id": (np.uint64, (4,))})
+                    g._ids = MessageColumns({"id": (np.uint64, (4,))})
                     g._ids.append(id=z["v_id"])
         return g
 
@@ -578,9 +516,10 @@ class BlockGraph:
         """SHA-256 (hex) of every result in canonical order: identical states, identical digests."""
         self._ensure()
         h = hashlib.sha256()
+        # exclusions and faults as (k, 2) and (k, 3) rows, as this digest has always hashed them
         for arr in (self._node_keys, self._parent, self._height, self._weight,
-                    self.finalized_at_epochs(), self.finalized_flags(), self._exclusions,
-                    self._faults, np.array([self._tip, self._head], np.int64)):
+                    self.finalized_at_epochs(), self.finalized_flags(), np.stack(self._exclusions, axis=1),
+                    np.stack(self._faults, axis=1), np.array([self._tip, self._head], np.int64)):
             a = np.ascontiguousarray(arr)
             h.update(str(a.shape).encode())
             h.update(a.astype(a.dtype.newbyteorder("<")).tobytes())

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.consensus.blockgraph import _keys, _rows, hashes_to_array
+from engine.consensus.messages import hash_keys as _keys, hashes_to_array, key_hashes as _rows
 from kernels.blockgraph_index import argsort_keys, table_build_unique, table_lookup_many
 from tests.support.nojit import examples
 
