@@ -94,7 +94,6 @@ assert BODY_DTYPE.itemsize == BODY_SIZE
 # Decoded fields as columns (the domain tag is a constant, checked, never a column).
 FIELD_NAMES: tuple[str, ...] = tuple(f for f, _, _ in BODY_LAYOUT if f != "domain")
 _BYTES_FIELDS = ("target", "evidence_root")
-_INT_FIELDS = tuple(f for f in FIELD_NAMES if f not in _BYTES_FIELDS)
 _POLARS_INT = {"<u2": pl.UInt16, "<u4": pl.UInt32, "<u8": pl.UInt64}
 
 # Column name -> Polars dtype of an attestations table; binary widths in BINARY_WIDTHS.
