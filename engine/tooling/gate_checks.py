@@ -308,10 +308,10 @@ def _kernel_test_files(root: Path) -> list[str]:
 
 
 def _coverage(ctx: Context, package: str, tests: list[str], extra_env: dict[str, str], timeout: int) -> Measurement:
-    if ctx.quick:
-        return Measurement(None, "-", skip="quick mode")
     if ROOT is None:
         return Measurement(None, "-", skip=_NO_TREE)
+    if ctx.quick:
+        return Measurement(None, "-", skip="quick mode")
     if importlib.util.find_spec("pytest_cov") is None:
         return Measurement(None, "-", skip="pytest-cov is not installed (pip install -e '.[dev]')")
     with tempfile.TemporaryDirectory(prefix="bizra-cov-") as tmp:

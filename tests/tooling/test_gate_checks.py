@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from engine.tooling.gates import Context
+from tests.support import ROOT
 
 
 def test_coverage_measurement_reads_a_real_pytest_cov_run(tmp_path, monkeypatch):
@@ -46,3 +47,24 @@ def test_audit_measurement_runs_pip_audit_and_judges_its_output(monkeypatch):
     assert gate_checks.measure_audit(Context(quick=False, threads=1)).skip == "pip-audit is not installed"
 
 
+
+
+def test_coverage_gates_skip_without_a_source_tree(monkeypatch):
+    """Installed from a wheel there is no tests/ to run: SKIP saying so, never a number."""
+    from engine.tooling import gate_checks
+
+    assert gate_checks.source_tree() == ROOT  # this checkout is one
+    monkeypatch.setattr(gate_checks, "ROOT", None)
+    for measure in (gate_checks.measure_coverage_engine, gate_checks.measure_coverage_kernels):
+        for quick in (True, False):
+            m = measure(Context(quick=quick, threads=1))
+            assert m.value is None and m.skip is not None and "source tree" in m.skip
+
+
+def test_kernel_coverage_runs_the_files_that_import_nojit():
+    from engine.tooling import gate_checks
+
+    files = gate_checks._kernel_test_files(ROOT)
+    assert "tests/kernels/test_field25519.py" in files and "tests/kernels/test_ed25519_verify.py" in files
+    assert "tests/consensus/test_blockgraph.py" in files
+    assert not any("test_cli" in f or "support/" in f for f in files)
