@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from engine.verification import numba_backend as verify_numba
+from engine.verification import numba_backend
 from engine.synthetic import signed_columns as make_signatures
 from engine.verification.api import use_heap_scratch
 from engine.verification.sodium_backend import verify_columns as sodium_columns
@@ -38,15 +38,15 @@ class FixedBatch:
 
     def setup(self, size: int, keys: str) -> None:
         self.cols = make_signatures(size, size, seed=size)
-        verify_numba.forget_bad_share()
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+        numba_backend.forget_bad_share()
+        numba_backend.verify_columns(self.cols, threads=1, batch=True)
         self.cold = keys == "distinct"
 
     def time_numba(self, size: int, keys: str) -> None:
         # For "distinct" this includes emptying the key cache (about 20 us of Python).
         if self.cold:
-            verify_numba.KEY_CACHE._clear()
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+            numba_backend.KEY_CACHE._clear()
+        numba_backend.verify_columns(self.cols, threads=1, batch=True)
 
     def time_libsodium(self, size: int, keys: str) -> None:
         sodium_columns(self.cols, threads=1, batch=False)
@@ -69,11 +69,11 @@ class Column:
     def setup(self, threads: str) -> None:
         self.cols = make_signatures(16384, 1000)
         self.threads = (os.cpu_count() or 1) if threads == "all" else int(threads)
-        verify_numba.forget_bad_share()
-        verify_numba.verify_columns(self.cols, threads=self.threads, batch=True)
+        numba_backend.forget_bad_share()
+        numba_backend.verify_columns(self.cols, threads=self.threads, batch=True)
 
     def time_numba(self, threads: str) -> None:
-        verify_numba.verify_columns(self.cols, threads=self.threads, batch=True)
+        numba_backend.verify_columns(self.cols, threads=self.threads, batch=True)
 
     def track_verifies_per_second(self, threads: str) -> float:
         return numba_rate(self.cols, threads=self.threads)
@@ -96,7 +96,7 @@ class Split:
 
     def setup(self, step: str) -> None:
         self.cols = make_signatures(4096, 1000)
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+        numba_backend.verify_columns(self.cols, threads=1, batch=True)
 
     def track_us_per_row(self, step: str) -> float:
         return split_seconds(self.cols)[step] / self.cols.n * 1e6

@@ -128,7 +128,7 @@ def _measure_sign(ctx: Context) -> dict:
 
 
 def _measure_verify(ctx: Context) -> dict:
-    from engine.verification import numba_backend as verify_numba
+    from engine.verification import numba_backend
     from engine.synthetic import signed_columns
     from engine.verification.api import verify_many
     from engine.verification.sodium_backend import verify_columns_plain
@@ -136,7 +136,7 @@ def _measure_verify(ctx: Context) -> dict:
     n, n_keys = ctx.size(16_384, 2_048), ctx.size(1_000, 256)
     cols = signed_columns(n, n_keys, seed=3)
     msgs = cols.msg_data.reshape(n, -1)
-    verify_numba.forget_bad_share()  # earlier calls' bad rows must not steer this honest column
+    numba_backend.forget_bad_share()  # earlier calls' bad rows must not steer this honest column
     run = {
         "libsodium": lambda: verify_columns_plain(cols),
         "batch": lambda: verify_many(msgs, cols.sigs, cols.pks, threads=ctx.threads, backend="numba", batch=True),

@@ -3,9 +3,9 @@
 - a real `bizra run` subprocess killed with SIGKILL at several points resumes from OUT/.work
   and writes byte-identical Parquet outputs (and the same report, timings aside);
 - a checkpoint of other inputs or parameters is refused with one clear line, --restart starts over;
-- a damaged chunk file is redone, not trusted;
-- Dask: `local:2` and an existing scheduler (tcp://) give byte-identical outputs, also when a
-  worker process is killed mid-job.
+- a damaged chunk file is redone, not trusted.
+
+Dask runs (byte-identical too) are in test_cluster.py; both share conftest.py's dataset.
 """
 from __future__ import annotations
 

@@ -50,10 +50,10 @@ def test_dask_killed_worker_still_byte_identical(dataset: Path, reference: Path,
 
 
 def test_unreachable_scheduler_is_one_clear_error(dataset: Path, tmp_path: Path, monkeypatch) -> None:
-    from engine.pipeline import cluster as job_dask
+    from engine.pipeline import cluster
     from engine.tooling.serve_process import free_port
 
-    monkeypatch.setattr(job_dask, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(BizraError, match="cannot connect to the Dask scheduler"):
         run_job(dataset, tmp_path / "o", chunk_rows=CHUNK, quiet=True, cluster=f"tcp://127.0.0.1:{free_port()}")
 
@@ -68,7 +68,7 @@ def test_bad_cluster_spec_is_one_clear_error(dataset: Path, tmp_path: Path) -> N
 def test_cluster_workers_size_their_own_threads_unless_told(dataset: Path, tmp_path: Path, monkeypatch) -> None:
     """--threads reaches the cluster as given; without it the workers pick (local:N: CPUs / N),
     not the driver's own thread count."""
-    from engine.pipeline import cluster as job_dask
+    from engine.pipeline import cluster
 
     seen = []
 
@@ -79,7 +79,7 @@ def test_cluster_workers_size_their_own_threads_unless_told(dataset: Path, tmp_p
         seen.append(threads)
         raise Stop
 
-    monkeypatch.setattr(job_dask, "open_cluster", fake_open_cluster)
+    monkeypatch.setattr(cluster, "open_cluster", fake_open_cluster)
     for given in (None, 3):
         with pytest.raises(Stop):
             run_job(dataset, tmp_path / f"o{given}", threads=given, chunk_rows=CHUNK, quiet=True, cluster="local:2")

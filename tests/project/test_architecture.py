@@ -68,3 +68,33 @@ def test_no_function_takes_more_than_eight_positional_arguments() -> None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _positional(node) > MAX_POSITIONAL:
                 too_many.append(f"{rel}:{node.lineno} {node.name} ({_positional(node)})")
     assert too_many == [], "\n".join(too_many)
+
+
+def test_every_module_has_a_test_file_named_after_it() -> None:
+    """tests/ mirrors the package: engine/<sub>/<module>.py is tested in tests/<sub>/test_<module>.py,
+    engine/<module>.py in tests/test_<module>.py, kernels/<k>.py in tests/kernels/test_<k>.py."""
+    missing = []
+    for path in sorted([*(ROOT / "engine").rglob("*.py"), *(ROOT / "kernels").glob("*.py")]):
+        if path.name == "__init__.py":
+            continue
+        rel = path.relative_to(ROOT)
+        parts = rel.parts[1:-1] if rel.parts[0] == "engine" else ("kernels",)
+        test = ROOT / "tests" / Path(*parts) / f"test_{path.stem}.py" if parts else ROOT / "tests" / f"test_{path.stem}.py"
+        if not test.is_file():
+            missing.append(f"{rel} -> {test.relative_to(ROOT)}")
+    assert missing == [], "\n".join(missing)
+
+
+def test_readme_organisation_matches_the_tree_and_the_contract() -> None:
+    import re
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## How the code is organised"):readme.index("## Layout")]
+    named = set(re.findall(r"`engine/([a-z_]+)(?:/|\.py)`", section.split("Where to add")[0]))
+    children = {p.stem for p in (ROOT / "engine").iterdir()
+                if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.stem != "__init__")}
+    assert named == children, f"README names {sorted(named)}, engine/ holds {sorted(children)}"
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    in_contract = {name.strip() for layer in contract["layers"] for name in layer.split("|")}
+    assert in_contract == children and contract["exhaustive"] is True

@@ -1,6 +1,6 @@
 """A real ``bizra serve`` process on loopback: startup, a few endpoints, the metrics port, shutdown.
 
-The command is started through ``engine.service.server.main`` (what ``bizra serve`` calls), on free
+The command is ``python -m engine.cli serve`` (engine.tooling.serve_process), on free
 ports, with its configuration in the environment exactly as the runbook sets it.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 from nacl.signing import SigningKey
 
 import engine
-from engine.verification import sodium_backend as verify_sodium
+from engine.verification import sodium_backend
 from engine.verification.api import resolve_backend, resolve_batch, resolve_threads, to_columns, verify_many, verify_one
 
 
@@ -32,9 +32,9 @@ def test_malformed_rows_are_false_never_exceptions() -> None:
 
 
 def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve_backend("libsodium") is verify_sodium
+    assert resolve_backend("libsodium") is sodium_backend
     monkeypatch.setenv("BIZRA_VERIFY_BACKEND", "libsodium")
-    assert resolve_backend() is verify_sodium
+    assert resolve_backend() is sodium_backend
     monkeypatch.setenv("BIZRA_VERIFY_BACKEND", "openssl")
     with pytest.raises(ValueError, match="BIZRA_VERIFY_BACKEND"):
         resolve_backend()

@@ -8,7 +8,7 @@ import pytest
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from engine.verification import sodium_backend as verify_sodium
+from engine.verification import sodium_backend
 from engine.model.attestation import BODY_SIZE
 from engine.verification.keys import derive_seeds, sign_many
 from engine.verification.api import to_columns, verify_many, verify_one
@@ -48,7 +48,7 @@ def test_verify_many_agrees_with_pynacl(signed) -> None:
     as_lists = verify_many([bytes(b) for b in bodies], [bytes(s) for s in sigs], [bytes(k) for k in pks],
                            threads=2, backend="libsodium")
     assert np.array_equal(as_lists, expected)
-    assert np.array_equal(verify_sodium.verify_columns_plain(to_columns(bodies, sigs, pks)), expected)
+    assert np.array_equal(sodium_backend.verify_columns_plain(to_columns(bodies, sigs, pks)), expected)
     for i in range(0, len(bodies), 37):
         assert verify_one(bytes(bodies[i]), bytes(sigs[i]), bytes(pks[i]), backend="libsodium") == expected[i]
 
