@@ -251,3 +251,15 @@ def test_weights_command(tmp_path):
     assert np.all(got["weight"].to_numpy() > 0)
 
 
+
+
+def test_one_version_from_the_package_metadata(capsys) -> None:
+    import importlib.metadata
+
+    import engine
+
+    version = importlib.metadata.version("bizra")
+    assert engine.__version__ == version
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"bizra {version}"

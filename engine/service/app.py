@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import logging
 import re
 import secrets
@@ -165,7 +166,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
             if server:
                 server.shutdown()
 
-    app = FastAPI(title="bizra node", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="bizra node", version=importlib.metadata.version("bizra"), lifespan=lifespan,
                   description="Proof-of-Impact attestations on a BlockGraph: sign, verify, finality, ingest, jobs.")
     app.state.metrics, app.state.node, app.state.batcher = metrics, node, batcher
 

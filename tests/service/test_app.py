@@ -460,3 +460,9 @@ def test_parquet_decompression_bomb_is_refused_before_decoding(api: Api) -> None
     assert len(raw) < 50_000
     r = api("POST", "/api/v1/poi/verify_batch", content=raw, headers={"content-type": "application/vnd.apache.parquet"})
     assert r.status_code == 413 and "declares 200,000 rows" in r.json()["detail"], r.text
+
+
+def test_openapi_version_is_the_package_version(api: Api) -> None:
+    import importlib.metadata
+
+    assert api("GET", "/openapi.json").json()["info"]["version"] == importlib.metadata.version("bizra")
