@@ -36,6 +36,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -114,7 +115,6 @@ class Podman:
         # runc: crun refuses the hybrid cgroup layout of these machines. Ulimits: podman's
         # defaults (nofile 1048576, nproc 4194304) exceed what a machine may grant, and podman
         # lowers its own nproc to kernel.pid_max, which runc cannot raise a container above.
-        import resource
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
         pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
@@ -257,6 +257,7 @@ def prom_query(prom: str, query: str) -> list[dict]:
     return json.loads(body)["data"]["result"] if code == 200 else []
 
 
+@pytest.mark.slow  # about 7 minutes on 2 busy cores: the build compiles every kernel, so does the cold start
 def test_image_builds_and_serves_read_only_as_uid_10001_with_its_numba_cache(podman: Podman, tmp_path: Path) -> None:
     figures: dict[str, float | int | str] = {}
     image = "localhost/bizra:container-test"
