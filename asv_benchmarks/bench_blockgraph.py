@@ -1,38 +1,13 @@
 """asv: BlockGraph build, incremental votes, finality checks and a job-shaped run.
 
 Each suite also times ``np.sort`` of 1M int64 (``TimeSortYardstick``) so results can be read as
-ratios on a shared, noisy machine (DESIGN section 8). Sizes are 10x below
-scripts/bench_blockgraph.py to keep an asv run short; that script prints the full issue table.
+ratios on a shared, noisy machine (docs/design.md, "Tests and benchmarks"). Sizes are 10x
+below scripts/bench_blockgraph.py to keep an asv run short; that script prints the full table.
 """
 import numpy as np
 
-from engine.blockgraph import BlockGraph
-
-
-def _chain(n_blocks, rng, fork_rate=0.1):
-    raw = rng.integers(0, 256, (n_blocks, 32), dtype=np.uint8)
-    raw[:, 0] |= 1
-    on_main = rng.random(n_blocks) >= fork_rate
-    on_main[0] = True
-    main_pos = np.cumsum(on_main) - 1
-    main = np.flatnonzero(on_main)
-    idx = np.arange(1, n_blocks)
-    back = main[np.maximum(0, main_pos[idx - 1] - rng.integers(0, 10, idx.size))]
-    parents = np.zeros_like(raw)
-    parents[1:] = raw[np.where(on_main[1:], main[main_pos[idx - 1]], back)]
-    return raw, parents, main
-
-
-def _votes(main, n_validators, n_epochs, rng, every_epoch=False):
-    if every_epoch:
-        v = np.tile(np.arange(n_validators, dtype=np.int64), n_epochs)
-        e = np.repeat(np.arange(n_epochs, dtype=np.int64), n_validators)
-    else:
-        v = np.arange(n_validators, dtype=np.int64)
-        e = rng.integers(0, n_epochs, n_validators).astype(np.int64)
-    at = ((e + 1) * (main.size - 1)) // n_epochs
-    lag = rng.integers(0, max(1, main.size // (4 * n_epochs)), v.size)
-    return v, e, main[np.clip(at - lag, 0, main.size - 1)]
+from engine.consensus.blockgraph import BlockGraph
+from engine.synthetic import chain_with_forks, votes_near_main
 
 
 class TimeSortYardstick:
@@ -48,8 +23,8 @@ class TimeBlockGraph:
 
     def setup(self):
         rng = np.random.default_rng(1)
-        self.h, self.p, main = _chain(10_000, rng)
-        self.v, self.e, t = _votes(main, 100_000, 32, rng)
+        self.h, self.p, main = chain_with_forks(10_000, rng)
+        self.v, self.e, t = votes_near_main(main, 100_000, 32, rng)
         self.t = self.h[t]
         self.w = rng.integers(1, 2**40, 100_000).astype(np.int64)
         self.g = self._build()
@@ -86,8 +61,8 @@ class TimeJobShaped:
 
     def setup(self):
         rng = np.random.default_rng(2)
-        self.h, self.p, main = _chain(10_000, rng)
-        self.v, self.e, t = _votes(main, 1_000, 300, rng, every_epoch=True)
+        self.h, self.p, main = chain_with_forks(10_000, rng)
+        self.v, self.e, t = votes_near_main(main, 1_000, 300, rng, every_epoch=True)
         self.t = self.h[t]
         self.w = rng.integers(1, 10**6, 1_000).astype(np.int64)
 

@@ -19,7 +19,7 @@ def timeraw_import_engine() -> tuple[str, str]:
 
 def timeraw_import_and_warm_up() -> tuple[str, str]:
     """Import plus the first verification: loads every verify kernel from the Numba cache."""
-    return "import engine.verify; engine.verify.warm_up()", _SETUP
+    return "import engine.verification.api; engine.verification.api.warm_up()", _SETUP
 
 
 timeraw_import_engine.repeat = (3, 10, 20.0)

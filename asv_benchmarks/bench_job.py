@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from engine.dataset import generate_dataset
-from engine.job import run_job
-from engine.verify import warm_up
+from engine.synthetic import generate_dataset
+from engine.pipeline.job import run_job
+from engine.verification.api import warm_up
 
 VALIDATORS, BLOCKS, ATTESTATIONS, SEED = 1000, 2000, 50_000, 7
 

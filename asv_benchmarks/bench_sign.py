@@ -4,7 +4,8 @@
 default); a label rather than a number so the dashboard lines stay comparable between
 machines. ``time_*`` measure absolute times; ``track_*_speedup`` report the ratio of the
 threaded path to one thread of plain PyNaCl on the same bodies, both measured in the same
-run, because the benchmark machines are shared and noisy (DESIGN section 8).
+run, because the benchmark machines are shared and noisy (docs/design.md, "Tests and
+benchmarks").
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 from nacl.signing import SigningKey, VerifyKey
 
-from engine.attestation import encode_bodies
-from engine.keys import derive_seeds, keypairs_from_seeds, sign_many
-from engine.verify import verify_many
+from engine.synthetic import signed_attestations
+from engine.verification.api import verify_many
+from engine.verification.keys import keypairs_from_seeds, sign_many
 
 ROWS = 4096
 KEYS = 64
@@ -28,22 +28,11 @@ def threads_of(label: str) -> int:
     return (os.cpu_count() or 1) if label == "all" else int(label)
 
 
-def _bodies(n: int, rng: np.random.Generator) -> np.ndarray:
-    return encode_bodies({
-        "chain_id": np.ones(n, np.uint32), "validator_index": rng.integers(0, KEYS, n), "epoch": rng.integers(0, 1000, n),
-        "target": rng.integers(0, 256, (n, 32), dtype=np.uint8), "evidence_root": rng.integers(0, 256, (n, 32), dtype=np.uint8),
-        "poi_score": rng.integers(0, 1_000_001, n), "timestamp_us": rng.integers(0, 2**62, n), "nonce": rng.integers(0, 2**62, n),
-    })
-
-
 class _Data:
     def setup(self, *args: object) -> None:
-        rng = np.random.default_rng(0)
-        self.bodies = _bodies(ROWS, rng)
-        self.seeds = derive_seeds(0, KEYS)
-        self.idx = rng.integers(0, KEYS, ROWS)
-        self.pks = keypairs_from_seeds(self.seeds)[0][self.idx]
-        self.sigs = sign_many(self.bodies, self.seeds, key_index=self.idx, threads=1)
+        rows = signed_attestations(ROWS, KEYS, seed=0, label="asv-sign", threads=1)
+        self.bodies, self.seeds, self.idx = rows.bodies, rows.seeds, rows.owner
+        self.pks, self.sigs = rows.public_keys, rows.signatures
         self.signing_keys = [SigningKey(bytes(s)) for s in self.seeds]
         self.verify_keys = [VerifyKey(bytes(p)) for p in keypairs_from_seeds(self.seeds)[0]]
         self.rows = [bytes(b) for b in self.bodies]

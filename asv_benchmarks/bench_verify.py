@@ -1,8 +1,8 @@
 """Numba ZIP-215 verifier throughput vs 1-thread libsodium on the same signatures (asv).
 
 ``time_*`` are absolute; ``track_ratio_*`` report numba throughput / libsodium throughput
-measured back to back in the same process, unit "x" (DESIGN section 8: these machines are
-shared, so only same-run ratios are comparable across runs). Messages are 120 bytes.
+measured back to back in the same process, unit "x" (docs/design.md, "Tests and benchmarks":
+these machines are shared, so only same-run ratios are comparable across runs). Messages are 120 bytes.
 
 ``keys`` of FixedBatch: every row of a batch has its own key, and
 
@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import os
 
-from engine import verify_numba
-from engine.bench_data import signed_columns as make_signatures
-from engine.verify_sodium import verify_columns as sodium_columns
+from engine.verification import numba_backend
+from engine.synthetic import signed_columns as make_signatures
+from engine.verification.api import use_heap_scratch
+from engine.verification.sodium_backend import verify_columns as sodium_columns
 
 from .verify_split import SPLIT_STEPS, numba_rate, sodium_rate, split_seconds
+
+# A benchmark process is ours: verify threads keep their scratch on the heap, as under `bizra`.
+use_heap_scratch()
 
 BATCH_SIZES = [1, 8, 64, 256, 1024, 4096]
 KEYS = ["cached", "distinct"]
@@ -34,15 +38,15 @@ class FixedBatch:
 
     def setup(self, size: int, keys: str) -> None:
         self.cols = make_signatures(size, size, seed=size)
-        verify_numba.forget_bad_share()
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+        numba_backend.forget_bad_share()
+        numba_backend.verify_columns(self.cols, threads=1, batch=True)
         self.cold = keys == "distinct"
 
     def time_numba(self, size: int, keys: str) -> None:
         # For "distinct" this includes emptying the key cache (about 20 us of Python).
         if self.cold:
-            verify_numba.KEY_CACHE._clear()
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+            numba_backend.KEY_CACHE._clear()
+        numba_backend.verify_columns(self.cols, threads=1, batch=True)
 
     def time_libsodium(self, size: int, keys: str) -> None:
         sodium_columns(self.cols, threads=1, batch=False)
@@ -65,11 +69,11 @@ class Column:
     def setup(self, threads: str) -> None:
         self.cols = make_signatures(16384, 1000)
         self.threads = (os.cpu_count() or 1) if threads == "all" else int(threads)
-        verify_numba.forget_bad_share()
-        verify_numba.verify_columns(self.cols, threads=self.threads, batch=True)
+        numba_backend.forget_bad_share()
+        numba_backend.verify_columns(self.cols, threads=self.threads, batch=True)
 
     def time_numba(self, threads: str) -> None:
-        verify_numba.verify_columns(self.cols, threads=self.threads, batch=True)
+        numba_backend.verify_columns(self.cols, threads=self.threads, batch=True)
 
     def track_verifies_per_second(self, threads: str) -> float:
         return numba_rate(self.cols, threads=self.threads)
@@ -92,7 +96,7 @@ class Split:
 
     def setup(self, step: str) -> None:
         self.cols = make_signatures(4096, 1000)
-        verify_numba.verify_columns(self.cols, threads=1, batch=True)
+        numba_backend.verify_columns(self.cols, threads=1, batch=True)
 
     def track_us_per_row(self, step: str) -> float:
         return split_seconds(self.cols)[step] / self.cols.n * 1e6

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine import verify_numba
-from engine.verify_sodium import verify_columns as sodium_columns
+from engine.verification import numba_backend
+from engine.verification.sodium_backend import verify_columns as sodium_columns
 
 SPLIT_STEPS = ("decompress_r", "sha512", "prepare", "batch_equation")
 
@@ -33,11 +33,11 @@ def best_seconds(fn: Callable[[], object], repeat: int, before: Callable[[], obj
 def numba_rate(cols, *, threads: int = 1, repeat: int = 3, cold_keys: bool = False) -> float:
     """Rows/s of the Numba batch verifier; ``cold_keys``: every call starts with an empty key
     cache (keys never seen), otherwise the keys are cached by an untimed first call."""
-    verify_numba.forget_bad_share()
-    run = lambda: verify_numba.verify_columns(cols, threads=threads, batch=True)  # noqa: E731
+    numba_backend.forget_bad_share()
+    run = lambda: numba_backend.verify_columns(cols, threads=threads, batch=True)  # noqa: E731
     if not run().all():
         raise AssertionError("numba rejected an honest signature")
-    before = verify_numba.KEY_CACHE._clear if cold_keys else None
+    before = numba_backend.KEY_CACHE._clear if cold_keys else None
     return cols.n / best_seconds(run, repeat, before)
 
 
@@ -57,8 +57,8 @@ def split_seconds(cols, *, repeat: int = 3) -> dict[str, float]:
     n, pks = cols.n, cols.pks
     distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True, return_counts=True)
     distinct = distinct.view(np.uint8).reshape(-1, 32)
-    verify_numba.KEY_CACHE.lookup(distinct, counts)  # seen twice: the key tables exist
-    points, ok, tab, combs, odds = verify_numba.KEY_CACHE.lookup(distinct, counts)
+    numba_backend.KEY_CACHE.lookup(distinct, counts)  # seen twice: the key tables exist
+    points, ok, tab, combs, odds = numba_backend.KEY_CACHE.lookup(distinct, counts)
     key_index = key_index.astype(np.int64).ravel()
     r = np.empty((n, 4, 5), np.uint64)
     k = np.empty((n, 4), np.uint64)
@@ -66,7 +66,7 @@ def split_seconds(cols, *, repeat: int = 3) -> dict[str, float]:
     digests = np.empty((n, 64), np.uint8)
     rows = np.arange(n, dtype=np.int64)
     out = np.zeros(n, bool)
-    z = verify_numba._random_coefficients(n)
+    z = numba_backend._random_coefficients(n)
     steps = {
         "decompress_r": lambda: decompress_rows(np.ascontiguousarray(cols.sigs[:, :32]), r, np.empty(n, bool)),
         "sha512": lambda: sha512_ram_columns(cols.sigs, pks, cols.msg_data, cols.msg_offsets, digests),

@@ -1,6 +1,7 @@
 """bizra: batch engine for Ed25519 Proof-of-Impact attestations and BlockGraph head/finality.
 
-Example::
+The package is layered (README, "How the code is organised"); this module only re-exports the
+names most users need. Example::
 
     from engine import verify_many
     ok = verify_many(bodies, signatures, public_keys)   # Numba ZIP-215 batch verifier
@@ -8,7 +9,10 @@ Example::
 
 from __future__ import annotations
 
-from engine.attestation import (
+import importlib.metadata
+
+from engine.consensus.blockgraph import BlockGraph, Equivocation, GraphReason, SafetyFault
+from engine.model.attestation import (
     BODY_SIZE,
     AttestationBody,
     attestation_ids,
@@ -16,13 +20,16 @@ from engine.attestation import (
     decode_bodies,
     encode_bodies,
 )
-from engine.blockgraph import BlockGraph, Equivocation, GraphReason, SafetyFault
-from engine.dataset import generate_dataset, keygen
-from engine.errors import CodecError, InputError, KeyAdmissionError, KeyReason, Reason
-from engine.keys import check_admissible, sign_many
-from engine.verify import VerifyColumns, to_columns, verify_many, verify_one
+from engine.model.errors import CodecError, InputError, KeyAdmissionError, KeyReason, Reason
+from engine.synthetic import generate_dataset
+from engine.tables.validators import keygen
+from engine.verification.api import VerifyColumns, to_columns, verify_many, verify_one
+from engine.verification.keys import check_admissible, sign_many
 
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("bizra")
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BODY_SIZE",

@@ -8,6 +8,7 @@ on success, so a failed command leaves no output file behind.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import textwrap
@@ -19,11 +20,18 @@ from typing import NoReturn
 import numpy as np
 import polars as pl
 
-from engine.attestation import BODY_SIZE, binary_to_array
-from engine.dataset import generate_dataset, keygen, read_attestations, write_parquet_atomic
-from engine import gates, job, job_client, loadtest, poi_weights, service
-from engine.errors import BizraError
-from engine.verify import backend_name, resolve_backend, resolve_threads, verify_many
+from engine.consensus.poi_weights import SCALE, PoiParams, poi_weights, to_fixed
+from engine.model.attestation import BODY_SIZE, binary_to_array
+from engine.model.errors import BizraError
+from engine.pipeline import job
+from engine.service import job_client
+from engine.service import server as service
+from engine.synthetic import generate_dataset
+from engine.tables.attestations import read_attestations
+from engine.tables.parquet import write_parquet_atomic
+from engine.tables.validators import keygen
+from engine.tooling import gates, loadtest
+from engine.verification.api import backend_name, resolve_backend, resolve_threads, use_heap_scratch, verify_many
 
 __all__ = ["main"]
 
@@ -75,6 +83,52 @@ def _add_verify_options(p: argparse.ArgumentParser) -> None:
                    help="signature verifier (default: BIZRA_VERIFY_BACKEND, else numba when available)")
 
 
+def _add_weights_cli(subparsers) -> argparse.ArgumentParser:
+    """Register ``bizra weights`` (engine.consensus.poi_weights); its handler is ``_cmd_weights``."""
+    p = subparsers.add_parser(
+        "weights", help="next-epoch validator weights from PoI scores (fixed point, 10^6 scale)",
+        description="W_v = min(cap, base + a*I_v + b*rep_v + c*isqrt(stake_v)), "
+        "I_v(t) = lambda*I_v(t-1) + sum(poi_score of v's valid attestations in epoch t). "
+        "All values are integers in micro-units (1.0 = 1000000); coefficients are given as "
+        "decimals and converted exactly.")
+    p.add_argument("attestations", type=Path, metavar="ATTESTATIONS.parquet",
+                   help="validator_index, epoch, poi_score (+ valid, body when present)")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE",
+                   help="Parquet output: validator_index, impact, weight")
+    p.add_argument("--validators", type=Path, default=None,
+                   help="Parquet with validator_index (or index), reputation, stake")
+    p.add_argument("--prev-impact", type=Path, default=None,
+                   help="Parquet with validator_index, impact (I before the first epoch)")
+    p.add_argument("--first-epoch", type=int, default=None)
+    p.add_argument("--last-epoch", type=int, default=None)
+    defaults = PoiParams()
+    for name in ("base", "a", "b", "c", "cap", "lam"):
+        p.add_argument(f"--{name}", type=to_fixed, default=getattr(defaults, name),
+                       help=f"decimal (default {getattr(defaults, name) / SCALE:g})")
+    p.set_defaults(func=_cmd_weights)
+    return p
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    """Handler of ``bizra weights``: read, compute, write atomically, print one line."""
+    def read(path):
+        if path is None:
+            return None
+        if not path.exists():
+            raise ValueError(f"{path}: no such file")
+        return pl.read_parquet(path)
+
+    params = PoiParams(**{k: getattr(args, k) for k in ("base", "a", "b", "c", "cap", "lam")})
+    out = poi_weights(pl.scan_parquet(args.attestations) if args.attestations.exists()
+                      else read(args.attestations), read(args.validators),
+                      prev_impact=read(args.prev_impact), params=params,
+                      first_epoch=args.first_epoch, last_epoch=args.last_epoch)
+    write_parquet_atomic(out, args.out)
+    total = int(out["weight"].sum()) if out.height else 0
+    print(f"weights for {out.height:,} validators (total {total / SCALE:,.6f}) -> {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of ``bizra`` (exposed for docs and tests)."""
     parser = _Parser(
@@ -83,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=ENV_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version="bizra 0.1.0")
+    parser.add_argument("--version", action="version", version=f"bizra {importlib.metadata.version('bizra')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -138,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=_non_negative, default=1)
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_verify_options(d)
-    poi_weights.add_cli(sub)
+    _add_weights_cli(sub)
     job.add_cli(sub)
     job_client.add_cli(sub)
     service.add_cli(sub)
@@ -252,7 +306,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 _COMMANDS = {"generate": _cmd_generate, "keygen": _cmd_keygen, "verify": _cmd_verify, "demo": _cmd_demo,
-             "weights": poi_weights.run_cli, "run": job.cmd_run, "serve": service.cmd_serve,
+             "weights": _cmd_weights, "run": job.cmd_run, "serve": service.cmd_serve,
              "submit": job_client.cmd_submit, "status": job_client.cmd_status, "cancel": job_client.cmd_cancel,
              "loadtest": loadtest.cmd_loadtest, "gates": gates.cmd_gates}
 
@@ -263,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Example: ``main(["verify", "data/attestations.parquet", "--out", "verified.parquet"])``.
     """
     args = build_parser().parse_args(argv)
+    use_heap_scratch()  # the command line owns its process (see use_heap_scratch)
     try:
         return _COMMANDS[args.command](args)
     except (BizraError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""Block messages -> the block tree as parent-before-child flat arrays (DESIGN section 5).
+"""Block messages -> the block tree as parent-before-child flat arrays (docs/design.md, "BlockGraph").
 
 Input: every block message received so far, `(hash, parent, height)` with height -1 where
 not given, in any order, duplicates allowed; plus the pinned genesis hash. Output: a status per
@@ -22,6 +22,8 @@ the set of messages, never on their arrival order):
 
 cost: O(m) hash-table work + O(m) BFS + O(N log N) canonical sort, m messages, N blocks.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -41,17 +43,27 @@ __all__ = [
     "WRONG_HEIGHT",
     "SECOND_GENESIS",
     "ZERO_HASH",
+    "ResolvedBlocks",
     "resolve_blocks",
     "children_csr",
 ]
 
-# Message status codes (engine.blockgraph.BlockReason mirrors the rejection ones by name).
+# Message status codes (engine.consensus.blockgraph.BlockReason mirrors the rejection ones by name).
 ACCEPTED = 0
 PENDING = 1
 DUPLICATE_HASH = 2
 WRONG_HEIGHT = 3
 SECOND_GENESIS = 4
 ZERO_HASH = 5
+
+
+class ResolvedBlocks(NamedTuple):
+    """resolve_blocks' answer: a status per message and the accepted tree in canonical order."""
+
+    status: np.ndarray  # (m,) int8 per message: ACCEPTED, PENDING or a rejection code
+    keys: np.ndarray    # (N, 4) uint64 hash keys of the accepted blocks
+    parent: np.ndarray  # (N,) int64 parent's node index, -1 for genesis
+    height: np.ndarray  # (N,) int64
 
 
 @njit(cache=True, nogil=True)
@@ -83,8 +95,8 @@ def resolve_blocks(bh, bp, bheight, genesis):
 
     bh, bp: (m, 4) uint64 keys of hash and parent; bheight: (m,) int64, -1 = not given;
     genesis: (1, 4) uint64 key of the pinned genesis hash.
-    Returns (status (m,) int8, node_keys (N, 4) uint64, node_parent (N,) int64 with -1 for
-    genesis, node_height (N,) int64), nodes in canonical (height, hash) order.
+    Returns ResolvedBlocks: the status of every message and the accepted nodes in canonical
+    (height, hash) order.
     """
     m = bh.shape[0]
     status = np.full(m, PENDING, np.int8)
@@ -212,4 +224,4 @@ def resolve_blocks(bh, bp, bheight, genesis):
         node_height[pos] = acc_level[x]
         p = acc_parent[x]
         node_parent[pos] = node_of_hid[p] if p >= 0 else np.int64(-1)
-    return status, node_keys, node_parent, node_height
+    return ResolvedBlocks(status, node_keys, node_parent, node_height)

@@ -39,6 +39,8 @@ The threshold is computed once per epoch (`quorum_threshold`, checked against Py
 cost: O(votes + sum over epochs of (max touched index + walk length)) + O(N) head;
 a job with hundreds of epochs over 10^4..10^5 blocks stays in the tens of milliseconds.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -46,14 +48,82 @@ from kernels.blockgraph_blocks import children_csr
 from kernels.blockgraph_index import key_equal, table_probe, table_shift
 from kernels.blockgraph_votes import evidence_rows
 
-__all__ = ["quorum_threshold", "weights_total_fits", "walk_init", "walk_epochs", "ghost_head",
-           "finalized_many"]
+__all__ = ["LAST_EPOCH", "TIP", "TOTAL", "Evidence", "Exclusions", "Faults", "Tree", "WalkFound", "WalkState",
+           "quorum_threshold", "weights_total_fits", "walk_init", "walk_epochs", "ghost_head", "finalized_many"]
 
 _U64 = np.uint64
 _TEN_K = np.uint64(10000)
 _CEIL = np.uint64(9999)
 _ZERO = np.uint64(0)
 _EXCLUDED = -2
+# WalkState.scalars, by name: the finalized tip, the total weight (uint64 bits as int64), and the
+# last walked epoch (-1: none yet).
+TIP, TOTAL, LAST_EPOCH = 0, 1, 2
+
+
+class Tree(NamedTuple):
+    """The accepted block tree in canonical order (``parent[i] < i``) and its children lists."""
+
+    parent: np.ndarray  # (N,) int64, -1 for genesis
+    height: np.ndarray  # (N,) int64
+    start: np.ndarray   # (N + 1,) int64: the children of x are kids[start[x]:start[x + 1]]
+    kids: np.ndarray    # (N - 1,) int64, ascending per parent
+
+
+class WalkState(NamedTuple):
+    """What the epoch walk keeps between calls (walk_init makes it, walk_epochs updates it in
+    place), so a live graph whose new votes all come after the last walked epoch continues the
+    walk instead of redoing it.
+
+    Per validator v (int32: callers keep vote rows, blocks and validators below 2^31):
+    vstate[v] = [position in the order of its first row in the current bucket (the leader; < lo:
+    none yet), block of its latest counted vote (-1: none, _EXCLUDED: equivocated in an earlier
+    epoch)] -- 8 bytes, so a vote touches one small line (a 16-byte row per validator measured
+    3-4x slower on 1M validators: the state no longer fits the caches); eq_at[v] = position of
+    the row that showed an equivocation in the current bucket (< lo: none), touched only by the
+    rare rows that do not lead. Both are NumPy allocations (huge pages, see classify_votes).
+    """
+
+    weight: np.ndarray        # (N,) uint64 subtree weights of the last walked view
+    delta: np.ndarray         # (N,) uint64 deltas not yet applied (all zero between calls)
+    vstate: np.ndarray        # (V, 2) int32
+    eq_at: np.ndarray         # (V,) int32
+    finalized_at: np.ndarray  # (N,) int64 epoch each block became final (-1: none)
+    chain: np.ndarray         # (max height + 1,) int64 finalized block at each height (-1: none)
+    scalars: np.ndarray       # (3,) int64 indexed by TIP, TOTAL, LAST_EPOCH
+
+
+class Faults(NamedTuple):
+    """Safety faults: candidate(epoch) conflicted with the finalized tip of that moment."""
+
+    epoch: np.ndarray
+    candidate: np.ndarray  # block index
+    tip: np.ndarray        # block index
+
+
+class Exclusions(NamedTuple):
+    """Validators excluded for equivocation, from ``epoch`` on."""
+
+    validator: np.ndarray
+    epoch: np.ndarray
+
+
+class Evidence(NamedTuple):
+    """One record per equivocating (validator, epoch): the two vote rows that prove it."""
+
+    validator: np.ndarray
+    epoch: np.ndarray
+    row_a: np.ndarray  # vote row (index into the walked VoteColumns) with the smaller target
+    row_b: np.ndarray  # vote row with the next distinct target
+
+
+class WalkFound(NamedTuple):
+    """What one walk_epochs call found (int64 columns; rows index the walked VoteColumns)."""
+
+    faults: Faults
+    exclusions: Exclusions
+    evidence: Evidence
+    orphans: np.ndarray  # vote rows waiting for their target block
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -140,52 +210,52 @@ def _tree_init(parent, height, weights):
     chain = np.full(height.max() + 1, -1, np.int64)
     chain[0] = 0
     scalars = np.zeros(3, np.int64)
-    scalars[1] = np.int64(total)
-    scalars[2] = -1
+    scalars[TOTAL] = np.int64(total)
+    scalars[LAST_EPOCH] = -1
     return start, kids, weight, delta, finalized_at, chain, scalars
 
 
 def walk_init(parent, height, weights):
-    """Fresh walk state for a tree and a validator table (nothing counted, genesis final).
-
-    Returns (start, kids, weight, delta, vstate, eq_at, finalized_at, chain, scalars) where
-    scalars = [tip, total (uint64 bits), last walked epoch (-1: none yet)] as int64. walk_epochs
-    updates it in place, so a live graph whose new votes all come after the last walked epoch
-    continues the walk instead of redoing it (engine.blockgraph decides when that is exact).
-
-    Per validator v (int32: callers keep vote rows, blocks and validators below 2^31):
-    vstate[v] = [position in `order` of its first row in the current bucket (the leader; < lo:
-    none yet), block of its latest counted vote (-1: none, _EXCLUDED: equivocated in an earlier
-    epoch)] -- 8 bytes, so a vote touches one small line (a 16-byte row per validator measured
-    3-4x slower on 1M validators: the state no longer fits the caches); eq_at[v] = position of
-    the row that showed an equivocation in the current bucket (< lo: none), touched only by the
-    rare rows that do not lead. Both are NumPy allocations (huge pages, see classify_votes).
-    """
+    """A fresh walk for a tree and a validator table (nothing counted, genesis final): the Tree
+    (with its children lists) and the WalkState walk_epochs continues from."""
     start, kids, weight, delta, finalized_at, chain, scalars = _tree_init(parent, height, weights)
     vstate = np.full((weights.shape[0], 2), -1, np.int32)
     eq_at = np.full(weights.shape[0], -1, np.int32)
-    return start, kids, weight, delta, vstate, eq_at, finalized_at, chain, scalars
+    return Tree(parent, height, start, kids), WalkState(weight, delta, vstate, eq_at, finalized_at, chain, scalars)
+
+
+def walk_epochs(tree, state, weights, votes, by_epoch, bps):
+    """Walk the epoch buckets (module docstring, step 1), updating ``state`` in place.
+
+    votes: the VoteColumns walked; by_epoch: blockgraph_votes.epoch_order over them (targets from
+    classify_votes), every epoch after state.scalars[LAST_EPOCH]. by_epoch.target is consumed as
+    scratch (see _walk). Returns a WalkFound.
+    """
+    faults, excl, evidence, orphans = _walk(tree, state, weights, votes, by_epoch, bps)
+    return WalkFound(Faults(faults[:, 0].copy(), faults[:, 1].copy(), faults[:, 2].copy()),
+                     Exclusions(excl[:, 0].copy(), excl[:, 1].copy()),
+                     Evidence(evidence[:, 0].copy(), evidence[:, 1].copy(), evidence[:, 2].copy(), evidence[:, 3].copy()),
+                     orphans)
 
 
 @njit(cache=True, nogil=True)
-def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bucket_start,
-                vv_sorted, target_sorted, weight_sorted, bps, weight, delta, vstate, eq_at,
-                finalized_at, chain, scalars):
-    """Walk the epoch buckets (module docstring, step 1), updating the walk_init state in place.
-
-    vv, ve, tk, ids: vote columns; order, bucket_start, vv_sorted, target_sorted, weight_sorted:
-    blockgraph_votes.epoch_order over them (targets from classify_votes), every epoch after
-    scalars[2].
-    Returns what this walk found: (faults (k, 3) [epoch, candidate, tip], exclusions (k, 2)
-    [validator, epoch], evidence (k, 4) [validator, epoch, row_a, row_b], orphan vote rows);
-    rows are indices into the given columns. target_sorted is consumed as scratch: once the
-    leader row k of a validator is read, target_sorted[k] holds the validator's latest counted
-    block before that row (to undo it if the validator equivocates in the bucket), which saves
-    a per-row array and its write stream.
+def _walk(tree, state, weights, votes, by_epoch, bps):
+    """The walk itself. Returns (faults (k, 3) [epoch, candidate, tip], exclusions (k, 2)
+    [validator, epoch], evidence (k, 4) [validator, epoch, row_a, row_b], orphan vote rows), which
+    walk_epochs names. by_epoch.target is consumed as scratch: once the leader row k of a
+    validator is read, target_sorted[k] holds the validator's latest counted block before that
+    row (to undo it if the validator equivocates in the bucket), which saves a per-row array and
+    its write stream.
     """
-    tip = scalars[0]
-    total = np.uint64(scalars[1])
-    if scalars[2] != -1:
+    parent, height, start, kids = tree.parent, tree.height, tree.start, tree.kids
+    weight, delta, vstate, eq_at = state.weight, state.delta, state.vstate, state.eq_at
+    finalized_at, chain, scalars = state.finalized_at, state.chain, state.scalars
+    vv, ve, tk = votes.validator, votes.epoch, votes.target
+    order, bucket_start = by_epoch.order, by_epoch.bucket_start
+    vv_sorted, target_sorted, weight_sorted = by_epoch.validator, by_epoch.target, by_epoch.weight
+    tip = scalars[TIP]
+    total = np.uint64(scalars[TOTAL])
+    if scalars[LAST_EPOCH] != -1:
         # positions left by an earlier call refer to that call's `order`; walk_init wrote -1
         # and a call that walked no bucket wrote no position, so only then is this needed
         for v in range(vstate.shape[0]):
@@ -288,7 +358,7 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
                 if eq_at[vv_sorted[k]] >= lo:
                     rows = _push(rows, nr, np.int64(order[k]))
                     nr += 1
-            found = evidence_rows(rows[:nr], vv, tk, ids)
+            found = evidence_rows(rows[:nr], votes)
             if n_evidence + found.shape[0] > evidence.shape[0]:
                 grown = np.empty((2 * (n_evidence + found.shape[0]), 4), np.int64)
                 grown[:n_evidence] = evidence[:n_evidence]
@@ -336,17 +406,18 @@ def walk_epochs(parent, height, start, kids, weights, vv, ve, tk, ids, order, bu
             faults[n_faults, 2] = tip
             n_faults += 1
     _apply_deltas(parent, weight, delta, pend_top)  # the weights reported: every delta applied
-    scalars[0] = tip
-    scalars[1] = np.int64(total)
+    scalars[TIP] = tip
+    scalars[TOTAL] = np.int64(total)
     if bucket_start.shape[0] > 1:
-        scalars[2] = ve[order[order.shape[0] - 1]]
+        scalars[LAST_EPOCH] = ve[order[order.shape[0] - 1]]
     return (faults[:n_faults].copy(), excl[:n_excl].copy(), evidence[:n_evidence].copy(),
             orphans[:n_orphans].copy())
 
 
 @njit(cache=True, nogil=True)
-def ghost_head(start, kids, weight, tip):
+def ghost_head(tree, weight, tip):
     """Step 2: from the finalized tip, follow the child with the greatest (weight, hash)."""
+    start, kids = tree.start, tree.kids
     head = tip
     while start[head + 1] > start[head]:
         best = kids[start[head]]

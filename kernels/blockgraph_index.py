@@ -2,7 +2,7 @@
 
 A hash travels through the kernels as a *key*: a row of four uint64 words holding its 32 bytes
 read big-endian, so comparing keys word by word (``key_less``) is exactly the lexicographic
-order of the 32-byte strings. ``engine.blockgraph`` converts ``(n, 32) uint8`` to ``(n, 4)``
+order of the 32-byte strings. ``engine.consensus.blockgraph`` converts ``(n, 32) uint8`` to ``(n, 4)``
 keys with one NumPy view + byteswap, never a Python loop.
 
 Hash table (linear probing, power-of-two capacity >= 4n, so the load factor is <= 1/4):

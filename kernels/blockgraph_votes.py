@@ -16,6 +16,8 @@ duplicates allowed. This module does the per-row work that needs no epoch walk:
 
 The walk itself (blockgraph_finality.walk_epochs) consumes the epoch buckets in order.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -26,6 +28,9 @@ __all__ = [
     "VOTE_UNKNOWN_VALIDATOR",
     "VOTE_BAD_EPOCH",
     "NEVER",
+    "EpochOrder",
+    "VoteClasses",
+    "VoteColumns",
     "classify_votes",
     "epoch_order",
     "evidence_rows",
@@ -37,14 +42,46 @@ VOTE_BAD_EPOCH = 2
 NEVER = np.iinfo(np.int64).max
 
 
+class VoteColumns(NamedTuple):
+    """Vote rows as received (any order, duplicates allowed)."""
+
+    validator: np.ndarray  # (n,) int64, -1 for an index that does not fit
+    epoch: np.ndarray      # (n,) int64, -1 for an epoch >= 2^63
+    target: np.ndarray     # (n, 4) uint64 keys of the target hashes
+    id: np.ndarray         # (n, 4) uint64 keys of the attestation ids (zeros where none)
+
+
+class VoteClasses(NamedTuple):
+    """What classify_votes found: a status and a target block per row, and the valid rows' count
+    and epoch range (for epoch_order)."""
+
+    status: np.ndarray       # (n,) int8: VOTE_OK, VOTE_UNKNOWN_VALIDATOR or VOTE_BAD_EPOCH
+    target_node: np.ndarray  # (n,) int32: the target's block index, -1 when unknown (the vote waits)
+    valid: int
+    lo: int                  # smallest valid epoch (NEVER when none)
+    hi: int                  # largest valid epoch (-1 when none)
+
+
+class EpochOrder(NamedTuple):
+    """The valid rows sorted by epoch (stable): bucket b is order[bucket_start[b]:bucket_start[b+1]],
+    all of one epoch, epochs ascending; validator, target and weight are in that order too."""
+
+    order: np.ndarray         # (m,) int32 rows of VoteColumns
+    bucket_start: np.ndarray  # (buckets + 1,) int64
+    validator: np.ndarray     # (m,) int32
+    target: np.ndarray        # (m,) int32 block index (-1: waits); scratch for the walk (see walk_epochs)
+    weight: np.ndarray        # (m,) uint64 the validator's weight
+
+
 @njit(cache=True, nogil=True)
-def _classify_into(vv, ve, tk, n_validators, node_table, node_keys, status, target_node):
+def _classify_into(votes, n_validators, node_table, node_keys, status, target_node):
     """Fill status / target_node for every row; return (valid rows, min and max valid epoch).
 
     Two loops: the probes first (every row; a rejected row's target is overwritten with -1
     after), then the status. An int8 store inside the probe loop may alias (char*) every array
     descriptor and force reloads on each iteration: one fused loop measured ~40% slower.
     """
+    vv, ve, tk = votes.validator, votes.epoch, votes.target
     shift = table_shift(node_table)
     for i in range(vv.shape[0]):
         target_node[i] = table_probe(node_table, shift, node_keys, tk, i)
@@ -68,24 +105,26 @@ def _classify_into(vv, ve, tk, n_validators, node_table, node_keys, status, targ
     return m, lo, hi
 
 
-def classify_votes(vv, ve, tk, n_validators, node_table, node_keys):
-    """Per vote row: (status (n,) int8, target_node (n,) int32 block index or -1, and
-    (valid rows, min valid epoch, max valid epoch) for epoch_order).
+def classify_votes(votes, n_validators, node_table, node_keys):
+    """Per vote row of ``votes`` (VoteColumns): its status and target block, as VoteClasses.
 
     The outputs are allocated here by NumPy rather than inside the kernel: NumPy asks for
     transparent huge pages on large arrays, Numba's allocator does not, and first-touch page
     faults on 4 KiB pages cost ~1.5 ms per 8 MB (measured), as much as the work itself.
     """
-    n = vv.shape[0]
+    n = votes.validator.shape[0]
     status = np.empty(n, np.int8)
     target_node = np.empty(n, np.int32)
-    stats = _classify_into(vv, ve, tk, n_validators, node_table, node_keys, status, target_node)
-    return status, target_node, stats
+    valid, lo, hi = _classify_into(votes, n_validators, node_table, node_keys, status, target_node)
+    return VoteClasses(status, target_node, int(valid), int(lo), int(hi))
 
 
 @njit(cache=True, nogil=True)
-def _counting_order(ve, status, vv, target_node, weights, lo, span, order, vs, ts, ws):
-    """Stable counting sort of the valid rows by epoch - lo (< span); returns bucket_start."""
+def _counting_order(votes, classes, weights, span, out):
+    """Stable counting sort of the valid rows by epoch - lo (< span) into ``out`` (an EpochOrder
+    whose bucket_start is not filled yet); returns bucket_start."""
+    ve, vv, status, target_node, lo = votes.epoch, votes.validator, classes.status, classes.target_node, classes.lo
+    order, vs, ts, ws = out.order, out.validator, out.target, out.weight
     m = order.shape[0]
     start = np.zeros(span + 1, np.int64)
     for i in range(ve.shape[0]):
@@ -117,8 +156,10 @@ def _counting_order(ve, status, vv, target_node, weights, lo, span, order, vs, t
 
 
 @njit(cache=True, nogil=True)
-def _merge_order(ve, status, vv, target_node, weights, order, vs, ts, ws):
-    """Stable merge sort of the valid rows by epoch (sparse epochs); returns bucket_start."""
+def _merge_order(votes, classes, weights, out):
+    """Stable merge sort of the valid rows by epoch (sparse epochs) into ``out``; returns bucket_start."""
+    ve, vv, status, target_node = votes.epoch, votes.validator, classes.status, classes.target_node
+    order, vs, ts, ws = out.order, out.validator, out.target, out.weight
     m = order.shape[0]
     rows = np.empty(m, np.int64)
     ep = np.empty(m, np.int64)
@@ -149,33 +190,28 @@ def _merge_order(ve, status, vv, target_node, weights, order, vs, ts, ws):
     return bucket_start
 
 
-def epoch_order(ve, status, vv, target_node, stats, weights):
-    """Valid rows sorted by epoch (stable), plus their validator, target and weight in that
-    order.
+def epoch_order(votes, classes, weights):
+    """The valid rows of ``votes`` sorted by epoch (stable), as an EpochOrder.
 
-    stats: (valid rows, min, max valid epoch) from classify_votes. Returns (order,
-    bucket_start, vv_sorted, target_sorted, weight_sorted): bucket b is
-    order[bucket_start[b]:bucket_start[b + 1]], all of one epoch, epochs ascending; int32
-    (exact: the engine keeps vote rows, validators and blocks below 2^31) except bucket_start
-    (int64) and weight_sorted (uint64). The sorted copies are written while scanning the rows in
-    their received order (a scatter into one stream per epoch), so the walk then reads them
-    sequentially; gathering weights[v] here too means the walk touches only one 8-byte state
-    row per vote (weights[v] in epoch order cost ~6 ms per 1M votes, cold, in the walk; in
-    received order it is read sequentially whenever the rows come grouped by validator).
+    ``classes``: classify_votes over the same rows. The order and the sorted copies are int32
+    (exact: the engine keeps vote rows, validators and blocks below 2^31), except bucket_start
+    (int64) and weight (uint64). The sorted copies are written while scanning the rows in their
+    received order (a scatter into one stream per epoch), so the walk then reads them
+    sequentially; gathering weights[v] here too means the walk touches only one 8-byte state row
+    per vote (weights[v] in epoch order cost ~6 ms per 1M votes, cold, in the walk; in received
+    order it is read sequentially whenever the rows come grouped by validator). A counting sort
+    when the epoch range is < 4n + 2^16 (cost O(n + range)), a merge sort otherwise (O(n log n)).
     """
-    m, lo, hi = (int(x) for x in stats)
-    order = np.empty(m, np.int32)
-    vs = np.empty(m, np.int32)
-    ts = np.empty(m, np.int32)
-    ws = np.empty(m, np.uint64)
+    m, lo, hi = classes.valid, classes.lo, classes.hi
+    out = EpochOrder(np.empty(m, np.int32), np.zeros(1, np.int64), np.empty(m, np.int32), np.empty(m, np.int32),
+                     np.empty(m, np.uint64))
     if m == 0:
-        return order, np.zeros(1, np.int64), vs, ts, ws
+        return out
     if hi - lo < 4 * m + 65536:
-        bucket_start = _counting_order(ve, status, vv, target_node, weights, lo, hi - lo + 1,
-                                       order, vs, ts, ws)
+        bucket_start = _counting_order(votes, classes, weights, hi - lo + 1, out)
     else:
-        bucket_start = _merge_order(ve, status, vv, target_node, weights, order, vs, ts, ws)
-    return order, bucket_start, vs, ts, ws
+        bucket_start = _merge_order(votes, classes, weights, out)
+    return out._replace(bucket_start=bucket_start)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -189,13 +225,14 @@ def _row_less(vv, tk, ids, a, b):
 
 
 @njit(cache=True, nogil=True)
-def evidence_rows(rows, vv, tk, ids):
+def evidence_rows(rows, votes):
     """Evidence for the equivocating validators of one epoch bucket.
 
     rows: every row of the bucket whose validator equivocated in it. Returns (k, 3) int64
     [validator, row_a, row_b]: row_a has the smallest target (smallest id among its rows),
     row_b the next distinct target (smallest id among its rows); sorted by validator.
     """
+    vv, tk, ids = votes.validator, votes.target, votes.id
     vals = np.empty(rows.shape[0], np.int64)
     for k in range(rows.shape[0]):
         vals[k] = vv[rows[k]]

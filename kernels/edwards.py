@@ -25,7 +25,7 @@ __all__ = [
     "ge_identity", "ge_decompress_zip215", "ge_add", "ge_sub", "ge_add_cached",
     "ge_sub_cached", "ge_madd", "ge_msub", "ge_dbl", "ge_dbl_n", "ge_neg", "ge_to_cached",
     "ge_to_affine_niels", "ge_mul_by_cofactor", "ge_is_identity", "ge_tobytes",
-    "ge_store", "ge_load", "niels_store", "niels_load", "niels_neg", "niels_rows_int",
+    "ge_store", "ge_load", "niels_load", "niels_neg", "niels_rows_int",
     "affine_add_int", "BASE_XY", "BASE_NIELS_ODD",
 ]
 
@@ -229,12 +229,6 @@ def ge_store(arr, i, P):
 @njit(cache=True, nogil=True)
 def niels_load(arr, i):
     return (_fe_at(arr, i, 0), _fe_at(arr, i, 1), _fe_at(arr, i, 2))
-
-
-@njit(cache=True, nogil=True)
-def niels_store(arr, i, N):
-    for j in range(3):
-        _fe_put(arr, i, j, N[j])
 
 
 # --- constants built once at import with plain Python ints -----------------------------

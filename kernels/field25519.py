@@ -28,8 +28,8 @@ from kernels.int128 import mac, mul64
 __all__ = [
     "fe_zero", "fe_one", "fe_add", "fe_sub", "fe_sub_loose", "fe_neg", "fe_carry", "fe_mul", "fe_sq",
     "fe_sq_n", "fe_mul_small", "fe_canonical", "fe_tobytes", "fe_frombytes_zip215",
-    "fe_is_zero", "fe_is_negative", "fe_eq", "fe_invert", "fe_pow22523", "fe_load",
-    "fe_store", "fe_from_int_limbs", "FE_D", "FE_D2", "FE_SQRTM1",
+    "fe_is_zero", "fe_is_negative", "fe_eq", "fe_invert", "fe_pow22523",
+    "fe_from_int_limbs", "FE_D", "FE_D2", "FE_SQRTM1",
 ]
 
 _U = np.uint64
@@ -305,18 +305,3 @@ def fe_pow22523(z):
     """z^((p-5)/8) = z^(2^252 - 3), the core of the square root in decompression."""
     z_250_0, _ = _pow_2_250_minus_1(z)
     return fe_mul(fe_sq_n(z_250_0, 2), z)
-
-
-@njit(cache=True, nogil=True)
-def fe_load(arr, i):
-    """Element stored in arr[i, 0:5] (any leading index shape flattened by the caller)."""
-    return (arr[i, 0], arr[i, 1], arr[i, 2], arr[i, 3], arr[i, 4])
-
-
-@njit(cache=True, nogil=True)
-def fe_store(arr, i, f):
-    arr[i, 0] = f[0]
-    arr[i, 1] = f[1]
-    arr[i, 2] = f[2]
-    arr[i, 3] = f[3]
-    arr[i, 4] = f[4]

@@ -31,13 +31,12 @@ from kernels.field25519 import (
 )
 
 __all__ = ["comb_table_build", "comb_mul", "comb_digits", "odd_multiples_build", "BASE_COMB",
-           "ODD_MULTIPLES", "ODD_MAX_DIGIT"]
+           "ODD_MULTIPLES"]
 
 COMB_ROWS = 32
 COMB_COLS = 8
 # Width-8 sliding-window tables: P, 3P, ..., 127P.
 ODD_MULTIPLES = 64
-ODD_MAX_DIGIT = 2 * ODD_MULTIPLES - 1
 
 
 @njit(cache=True, nogil=True)

@@ -57,10 +57,10 @@ import engine, kernels
 for m in (engine, kernels):
     assert m.__file__.startswith(sys.argv[1]), f"{m.__name__} loaded from {m.__file__}, not the exported tree"
 t = time.perf_counter()
-from engine.verify import warm_up
+from engine.verification.api import warm_up
 warm_up()
 try:
-    from engine.job import _compile_kernels
+    from engine.pipeline.job import _compile_kernels
     _compile_kernels(None)
 except ImportError:
     pass

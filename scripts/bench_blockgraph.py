@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python scripts/bench_blockgraph.py [--quick]
 
-Rows (issue 4): build + head + finality for 1M single votes over 100K blocks, as a multiple of
+Rows: build + head + finality for 1M single votes over 100K blocks, as a multiple of
 ``np.sort`` of 1M int64 (target <= 5x); 10K incremental votes then head + finality; Python
 ``is_finalized`` per call (target <= 1 us); ``is_finalized_many`` over 1M hashes; a job-shaped
 run of 300 epochs x 10K validators over 10K blocks; the slow reference on a small instance as a
@@ -23,39 +23,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from engine.blockgraph import BlockGraph  # noqa: E402
-
-
-def chain_with_forks(n_blocks: int, rng, fork_rate: float = 0.1):
-    """(hashes, parents, main) of a chain whose blocks fork off one of the last 10 main blocks."""
-    raw = rng.integers(0, 256, (n_blocks, 32), dtype=np.uint8)
-    raw[:, 0] |= 1  # never the zero hash
-    on_main = rng.random(n_blocks) >= fork_rate
-    on_main[0] = True
-    main_pos = np.cumsum(on_main) - 1
-    main = np.flatnonzero(on_main)
-    idx = np.arange(1, n_blocks)
-    prev_main = main[main_pos[idx - 1]]
-    back = main[np.maximum(0, main_pos[idx - 1] - rng.integers(0, 10, idx.size))]
-    parent_idx = np.where(on_main[1:], prev_main, back)
-    parents = np.zeros_like(raw)
-    parents[1:] = raw[parent_idx]
-    return raw, parents, main
-
-
-def votes_for(main, n_validators, n_epochs, rng, per_validator=1):
-    """Votes of every validator: per epoch, a main-chain block near that epoch's height."""
-    if per_validator == 1:
-        v = np.arange(n_validators, dtype=np.int64)
-        e = rng.integers(0, n_epochs, n_validators).astype(np.int64)
-    else:
-        v = np.tile(np.arange(n_validators, dtype=np.int64), n_epochs)
-        e = np.repeat(np.arange(n_epochs, dtype=np.int64), n_validators)
-    at = ((e + 1) * (main.size - 1)) // n_epochs
-    lag = rng.integers(0, max(1, main.size // (4 * n_epochs)), v.size)
-    return v, e, main[np.clip(at - lag, 0, main.size - 1)]
+from engine.consensus.blockgraph import BlockGraph  # noqa: E402
+from engine.synthetic import chain_with_forks, votes_near_main  # noqa: E402
 
 
 def best_ms(fn, repeat=3):
@@ -70,7 +40,7 @@ def best_ms(fn, repeat=3):
 def cold_compile_seconds() -> float:
     """Wall time of a tiny BlockGraph run in a fresh process with an empty Numba cache, minus
     the same with the cache warm (so interpreter + import time cancel out)."""
-    code = ("import numpy as np; from engine.blockgraph import BlockGraph;"
+    code = ("import numpy as np; from engine.consensus.blockgraph import BlockGraph;"
             "g = BlockGraph(np.array([1, 1], np.int64)); g.add_blocks([b'G'*32, b'A'*32],"
             "[bytes(32), b'G'*32]); g.add_votes([0, 1], [1, 1], [b'A'*32]*2);"
             "g.head(); g.is_finalized_many(np.zeros((1, 32), np.uint8))")
@@ -101,14 +71,14 @@ def main() -> None:
     h, p, main = chain_with_forks(1000, rng)
     warm = BlockGraph(np.ones(10, np.int64))
     warm.add_blocks(h, p)
-    wv, we, wt = votes_for(main, 10, 4, rng)
+    wv, we, wt = votes_near_main(main, 10, 4, rng)
     warm.add_votes(wv, we, h[wt])
     warm.head()
     warm.is_finalized_many(h)
 
     n_val, n_blk = 1_000_000 // scale, 100_000 // scale
     h, p, main = chain_with_forks(n_blk, rng)
-    v, e, t = votes_for(main, n_val, 32, rng)
+    v, e, t = votes_near_main(main, n_val, 32, rng)
     weights = rng.integers(1, 2**40, n_val).astype(np.int64)
     targets = h[t]
     state = {}
@@ -159,7 +129,7 @@ def main() -> None:
     rows.append((f"is_finalized_many over {q.shape[0]:,} hashes", ms, f"{ms / sort_ms:.2f}x sort"))
 
     jh, jp, jmain = chain_with_forks(10_000, rng)
-    jv, je, jt = votes_for(jmain, 10_000 // scale, 300, rng, per_validator=300)
+    jv, je, jt = votes_near_main(jmain, 10_000 // scale, 300, rng, every_epoch=True)
     jw = rng.integers(1, 10**6, 10_000 // scale).astype(np.int64)
     jtargets = jh[jt]
 
@@ -174,9 +144,9 @@ def main() -> None:
     rows.append((f"job: 300 epochs x {10_000 // scale:,} validators / 10K blocks "
                  f"({jv.size:,} votes)", ms, f"{ms / sort_ms:.2f}x sort"))
 
-    import blockgraph_reference as ref
+    from tests.support import blockgraph_reference as ref
     sh, sp, smain = chain_with_forks(300, rng)
-    sv, se, st_ = votes_for(smain, 200, 20, rng, per_validator=20)
+    sv, se, st_ = votes_near_main(smain, 200, 20, rng, every_epoch=True)
     sw = [int(x) for x in rng.integers(1, 100, 200)]
     blocks = [(a.tobytes(), b.tobytes(), -1) for a, b in zip(sh, sp)]
     votes = [(int(a), int(b), sh[c].tobytes(), bytes(32)) for a, b, c in zip(sv, se, st_)]
@@ -189,7 +159,7 @@ def main() -> None:
         gs.head()
 
     ms = best_ms(small)
-    rows.append(("reference (tests/blockgraph_reference.py): 4K votes / 300 blocks", ref_ms,
+    rows.append(("reference (tests/support/blockgraph_reference.py): 4K votes / 300 blocks", ref_ms,
                  f"engine {ms:.2f} ms = {ref_ms / ms:.0f}x faster"))
 
     if not args.no_compile:

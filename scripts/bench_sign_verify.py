@@ -2,7 +2,8 @@
 thread of plain PyNaCl (``SigningKey.sign`` / ``VerifyKey.verify`` per row) on the same bodies.
 
 Variants are interleaved and repeated and the median is reported, with ratios against the
-baseline measured in the same run: the machines are shared and noisy (DESIGN section 8).
+baseline measured in the same run: the machines are shared and noisy (docs/design.md,
+"Tests and benchmarks").
 
     .venv/bin/python scripts/bench_sign_verify.py --rows 20000 --repeats 5
 """
@@ -23,21 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nacl.signing import SigningKey, VerifyKey  # noqa: E402
 
-from engine.attestation import encode_bodies  # noqa: E402
-from engine.keys import derive_seeds, keypairs_from_seeds, sign_many  # noqa: E402
-from engine.verify import verify_many  # noqa: E402
-
-
-def make_bodies(n: int, keys: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    idx = rng.integers(0, keys, n)
-    bodies = encode_bodies({
-        "chain_id": np.ones(n, np.uint32), "validator_index": idx, "epoch": rng.integers(0, 10_000, n),
-        "target": rng.integers(0, 256, (n, 32), dtype=np.uint8),
-        "evidence_root": rng.integers(0, 256, (n, 32), dtype=np.uint8),
-        "poi_score": rng.integers(0, 1_000_001, n), "timestamp_us": rng.integers(0, 2**62, n),
-        "nonce": rng.integers(0, 2**62, n),
-    })
-    return bodies, idx
+from engine.synthetic import signed_attestations  # noqa: E402
+from engine.verification.api import verify_many  # noqa: E402
+from engine.verification.keys import keypairs_from_seeds, sign_many  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,9 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
 
-    rng = np.random.default_rng(0)
-    bodies, idx = make_bodies(args.rows, args.keys, rng)
-    seeds = derive_seeds(0, args.keys)
+    rows_ = signed_attestations(args.rows, args.keys, seed=0, label="bench-sign-verify")
+    bodies, idx, seeds = rows_.bodies, rows_.owner, rows_.seeds
     pks = keypairs_from_seeds(seeds)[0]
     signing_keys = [SigningKey(bytes(s)) for s in seeds]
     verify_keys = [VerifyKey(bytes(p)) for p in pks]

@@ -1,6 +1,6 @@
 """Verify throughput of the Numba backend vs 1-thread libsodium on the same signatures.
 
-    .venv/bin/python scripts/bench_verify.py            # the issue's table
+    .venv/bin/python scripts/bench_verify.py            # the README's table
     .venv/bin/python scripts/bench_verify.py --quick    # smaller columns
     .venv/bin/python scripts/bench_verify.py --bad-share 0.001 0.003 0.02   # columns with bad rows
     .venv/bin/python scripts/bench_verify.py --profile        # where a batch spends its time
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import verify_numba
-from engine.bench_data import signed_columns as make_signatures
-from engine.verify_sodium import verify_columns as sodium_verify_columns
+from engine.verification import numba_backend
+from engine.synthetic import signed_columns as make_signatures
+from engine.verification.api import use_heap_scratch
+from engine.verification.sodium_backend import verify_columns as sodium_verify_columns
 
 
 def best_rate(fn, n_rows: int, repeat: int, expect=None) -> float:
@@ -47,11 +48,11 @@ def corrupt(cols, share: float, seed: int = 7):
 def numba_rate(cols, *, threads=1, batch=True, repeat=3, cold_keys=False, expect=None):
     def run():
         if cold_keys:
-            verify_numba.KEY_CACHE._clear()
-        return verify_numba.verify_columns(cols, threads=threads, batch=batch)
+            numba_backend.KEY_CACHE._clear()
+        return numba_backend.verify_columns(cols, threads=threads, batch=batch)
     # Each case starts with no memory of earlier cases' bad rows; its warm-up call then
     # teaches the verifier this column's share, as a stream of such columns would.
-    verify_numba.forget_bad_share()
+    numba_backend.forget_bad_share()
     run()  # warm the key cache (and the JIT on the first call)
     return best_rate(run, cols.n, repeat, expect)
 
@@ -128,6 +129,7 @@ def main() -> None:
     ap.add_argument("--bad-share", type=float, nargs="*", default=[],
                     help="also measure the headline column with this share of bad signatures")
     args = ap.parse_args()
+    use_heap_scratch()  # this process is ours: verify threads keep their scratch on the heap, as under `bizra`
     column = 4096 if args.quick else 16384
     if args.profile:
         return profile(column)
@@ -136,7 +138,7 @@ def main() -> None:
     if args.scaling:
         return scaling()
     t = time.perf_counter()
-    verify_numba.verify_columns(make_signatures(8, 8), threads=1, batch=True)
+    numba_backend.verify_columns(make_signatures(8, 8), threads=1, batch=True)
     print(f"first call (JIT load or compile): {time.perf_counter() - t:.2f} s")
 
     rows = []

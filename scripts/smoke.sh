@@ -60,4 +60,4 @@ for name in bizra_poi_generate_total bizra_poi_verify_total bizra_poi_verify_fai
             bizra_poi_verify_batch_size_bucket; do
   grep -q "^$name" <<<"$metrics" || fail "metric $name missing at $METRICS_URL"
 done
-ok "GET $METRICS_URL (DESIGN section 7 names present)"
+ok "GET $METRICS_URL (the metric names of docs/design.md present)"

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # before `pip install -e .`, tests still import the tree
     sys.path.insert(0, str(ROOT))
 
-from engine.dataset import GeneratedDataset, generate_dataset  # noqa: E402
+from engine.synthetic import GeneratedDataset, generate_dataset  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

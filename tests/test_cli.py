@@ -13,10 +13,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.attestation import BODY_SIZE, binary_to_array
+from engine.model.attestation import BODY_SIZE, binary_to_array
 from engine.cli import main
-from engine.keys import read_secret_keys
-from engine.verify import verify_many
+from engine.verification.keys import read_secret_keys
+from engine.verification.api import verify_many
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,21 +205,6 @@ def test_unwritable_output_location(good_file: Path, tmp_path: Path, capsys) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain-file"]
 
 
-def test_progress_bar_only_when_forced_or_tty() -> None:
-    import io
-
-    from engine.progress import Progress
-
-    quiet = io.StringIO()
-    with Progress(10, "x", stream=quiet) as bar:
-        bar.update(10)
-    assert quiet.getvalue() == ""
-    loud = io.StringIO()
-    with Progress(10, "sign", stream=loud, force=True, min_interval=0) as bar:
-        bar.update(4)
-        bar.update(6)
-    text = loud.getvalue()
-    assert "10/10 rows" in text and "rows/s" in text and "ETA" in text and text.endswith("\n")
 
 
 @pytest.mark.parametrize("flag, value, needle", [
@@ -251,3 +236,18 @@ def test_os_errors_and_interrupts_are_one_line(tmp_path: Path, capsys, monkeypat
     monkeypatch.setitem(cli._COMMANDS, "keygen", interrupted)
     assert main(["keygen", "--out", str(tmp_path / "k"), "--validators", "2"]) == 130
     assert capsys.readouterr().err == "bizra keygen: interrupted\n"
+
+
+def test_weights_command(tmp_path):
+    """bizra weights (engine.consensus.poi_weights): read, compute, write, exit 0."""
+    att = tmp_path / "att.parquet"
+    pl.DataFrame({"validator_index": [0, 1], "epoch": [1, 2], "poi_score": [500_000, 10],
+                  "valid": [True, False]}).write_parquet(att)
+    out = tmp_path / "w.parquet"
+    assert main(["weights", str(att), "--out", str(out), "--lam", "0.5", "--last-epoch", "2"]) == 0
+    got = pl.read_parquet(out)
+    # epoch 1: I_0 = 0.5; epoch 2: I_0 = 0.25; validator 1 has only an invalid row
+    assert got.rows() == [(0, 250_000, 100_000 + 250_000)]
+    assert np.all(got["weight"].to_numpy() > 0)
+
+

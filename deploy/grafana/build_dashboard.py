@@ -11,7 +11,7 @@ consistent and every query follows the same conventions:
 - process_* series are kept only for targets that also export bizra metrics (``and on (job,
   instance)``), so a Prometheus that scrapes other jobs does not mix their processes in.
 
-Run ``python deploy/grafana/build_dashboard.py`` after editing; tests/test_deploy.py fails when
+Run ``python deploy/grafana/build_dashboard.py`` after editing; tests/project/test_deploy.py fails when
 the committed JSON differs from what this prints.
 """
 from __future__ import annotations

@@ -1,0 +1,103 @@
+"""Parquet files of a dataset: the magic-byte sniff, the checked read, the atomic write.
+
+Every reader of a dataset file goes through :func:`require_parquet` first, so a missing file, a
+directory, a text file or a truncated download is one ``InputError`` naming the path, never a
+Polars traceback. :func:`read_table` then checks the columns a table must have (names, dtypes,
+no nulls, fixed binary widths). Writers use :func:`write_parquet_atomic`: a temp name beside the
+target, renamed into place only on success.
+
+Example::
+
+    df = read_table("blocks.parquet", BLOCKS_SCHEMA)
+    write_parquet_atomic(df, "copy.parquet")
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+
+from engine.model.attestation import BINARY_WIDTHS
+from engine.model.errors import InputError, first_line
+
+__all__ = ["BLOCKS_SCHEMA", "VALIDATORS_SCHEMA", "WIDTHS", "read_table", "require_parquet",
+           "write_parquet_atomic"]
+
+VALIDATORS_SCHEMA: dict[str, pl.DataType] = {"index": pl.UInt32(), "public_key": pl.Binary(), "weight": pl.Int64()}
+BLOCKS_SCHEMA: dict[str, pl.DataType] = {"hash": pl.Binary(), "parent": pl.Binary(), "height": pl.UInt64()}
+# Fixed byte width of every binary column a dataset table may hold.
+WIDTHS: dict[str, int] = {**BINARY_WIDTHS, "hash": 32, "parent": 32}
+_MAGIC = b"PAR1"
+_MIN_SIZE = 12  # header magic + footer length + footer magic
+
+
+def require_parquet(path: str | os.PathLike[str], error: type[InputError] = InputError) -> Path:
+    """``path`` if it is a readable file that starts and ends with Parquet's magic bytes, else
+    ``error("<path>: <problem>")``. Only 8 bytes are read: the footer is checked by Polars later.
+
+    Example: ``require_parquet("data/attestations.parquet")``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if path.is_dir():
+        raise error(f"{path}: is a directory, expected a Parquet file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4)
+            f.seek(max(size - 4, 0))
+            tail = f.read(4)
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
+    if head != _MAGIC or tail != _MAGIC or size < _MIN_SIZE:
+        raise error(f"{path}: not a Parquet file (corrupt or truncated)")
+    return path
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``df`` to a temp name next to ``path`` and rename it into place on success.
+
+    Example: ``write_parquet_atomic(df, "out/verified.parquet")``.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        df.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_table(path: str | os.PathLike[str], required: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Read a Parquet file, checking that ``required`` columns exist with their dtypes and that
+    binary columns have their fixed widths; InputError("<path>: <problem>") otherwise.
+
+    Example: ``read_table("blocks.parquet", BLOCKS_SCHEMA)``.
+    """
+    path = require_parquet(path)
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several unrelated types for corrupt files
+        raise InputError(f"{path}: corrupt Parquet file ({first_line(exc)})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    for name, dtype in required.items():
+        if df.schema[name] != dtype:
+            raise InputError(f"{path}: column {name} has type {df.schema[name]}, expected {dtype}")
+        if df[name].null_count():
+            raise InputError(f"{path}: column {name} has {df[name].null_count()} null values")
+        if dtype == pl.Binary and name in WIDTHS:
+            sizes = df[name].bin.size()
+            bad = sizes != WIDTHS[name]
+            if bad.any():
+                row = int(bad.arg_max())
+                raise InputError(
+                    f"{path}: column {name}: expected {WIDTHS[name]} bytes, got {sizes[row]} "
+                    f"(row {row}, {int(bad.sum())} bad rows)"
+                )
+    return df

@@ -1,0 +1,255 @@
+"""The Numba ZIP-215 backend: key cache, thread split, and the call into kernels/.
+
+`verify_columns` is the backend entry point used by `engine.verify` (see its docstring for
+the contract). Per call:
+  1. distinct public keys are found with one `np.unique` over the 32-byte key column;
+  2. each distinct key is looked up in a process-wide cache of decompressed keys (a
+     validator set is small and its keys repeat across calls); misses are decompressed in
+     one kernel call, and keys that repeat get precomputed tables: a fixed-base comb, which
+     makes their single checks (and so locating bad rows in a failed batch) ~2.5x cheaper,
+     and odd multiples, which make their batch MSM terms cheaper;
+  3. rows are split into `threads` contiguous chunks; each chunk runs
+     `kernels.ed25519_verify.verify_chunk` (nogil) in a worker thread with its own
+     128-bit random coefficients z_i from the OS CSPRNG;
+  4. the share of rows that failed the signature equation feeds a decaying average over
+     about the last 65K rows, so the next call can start in single-check mode when bad
+     rows are common (see verify_chunk).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from kernels.ed25519_verify import SINGLE_MODE_SHARE, build_key_tables, decompress_rows, verify_chunk
+from kernels.fixed_base import ODD_MULTIPLES
+
+__all__ = ["verify_columns", "forget_bad_share", "KeyCache", "KEY_CACHE", "MAX_BATCH_ROWS"]
+
+# Rows per batch equation. Larger batches amortize Pippenger's bucket sums and coalesce
+# more rows per key: on a 16,384-row column from 1,000 keys, batches of 4,096 / 8,192 /
+# 16,384 rows measured 5.0x / 5.7x / 6.1x libsodium on one thread.
+MAX_BATCH_ROWS = 16384
+# Below this many rows per thread, splitting across threads costs more than it saves.
+MIN_ROWS_PER_THREAD = 256
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def set_heap_scratch(on: bool) -> None:
+    """On: stop glibc from serving the kernels' multi-megabyte scratch arrays with mmap.
+
+    Each batch equation allocates a few MB of scratch; above glibc's default threshold
+    every such allocation is a fresh mmap whose first touch page-faults, and page faults
+    of one process serialize on its memory-map lock: two verify threads measured 1.27x
+    one thread in batch mode. With scratch served from per-thread heap arenas they
+    measured 1.95x. The price is memory: freed heap blocks stay with the process.
+
+    Off (for memory-heavy work after verifying, such as a job's BlockGraph stage): large
+    arrays are mmapped again, so freeing them returns memory, and the heap is trimmed now.
+    No-op where the C library has no mallopt.
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return
+    if on:
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)
+    else:
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 20)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+
+
+
+class KeyCache:
+    """Decompressed public keys (extended points, Z = 1) by their 32-byte encoding, plus, for
+    each key seen at least twice, its precomputed tables (kernels.fixed_base): a comb for
+    single checks (30 KiB) and odd multiples for batch MSMs (7.5 KiB).
+
+    Bounded: past `capacity` keys it starts over (a validator set is far smaller; an
+    adversary sending fresh keys only costs itself decompression), and at most
+    `comb_capacity` keys get tables (the first ones to repeat).
+    """
+
+    def __init__(self, capacity: int = 1 << 20, comb_capacity: int = 2048):
+        self.capacity = capacity
+        self.comb_capacity = comb_capacity
+        self._lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._slot: dict[bytes, int] = {}
+        self._points = np.empty((1024, 4, 5), dtype=np.uint64)
+        self._ok = np.empty(1024, dtype=np.bool_)
+        self._seen = np.zeros(1024, dtype=np.int64)
+        self._comb_of = np.full(1024, -1, dtype=np.int64)
+        self._combs = np.empty((0, 32, 8, 3, 5), dtype=np.uint64)
+        self._odds = np.empty((0, ODD_MULTIPLES, 3, 5), dtype=np.uint64)
+        self._n_combs = 0
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def lookup(self, keys: np.ndarray, counts: np.ndarray, names: list[bytes] | None = None):
+        """For distinct keys (u, 32) uint8 appearing counts[j] times in this call:
+        (points (u, 4, 5), decodable (u,), table index (u,) or -1, combs, odd multiples).
+        ``names``: the keys as bytes, when the caller has them already."""
+        if names is None:
+            names = [k.tobytes() for k in keys]
+        with self._lock:
+            if len(self._slot) + len(names) > self.capacity:
+                self._clear()
+            slots = np.fromiter((self._slot.get(k, -1) for k in names), dtype=np.int64,
+                                count=len(names))
+            if len(slots) and slots.min() < 0:
+                missing = np.flatnonzero(slots < 0)
+                slots[missing] = self._insert(keys[missing], [names[j] for j in missing])
+            self._seen[slots] += counts
+            self._build_tables(slots)
+            return (self._points[slots], self._ok[slots], self._comb_of[slots], self._combs,
+                    self._odds)
+
+    def _insert(self, keys: np.ndarray, names: list[bytes]) -> np.ndarray:
+        points = np.empty((len(keys), 4, 5), dtype=np.uint64)
+        ok = np.empty(len(keys), dtype=np.bool_)
+        decompress_rows(np.ascontiguousarray(keys), points, ok)
+        start = len(self._slot)
+        self._grow(start + len(keys))
+        self._points[start:start + len(keys)] = points
+        self._ok[start:start + len(keys)] = ok
+        self._seen[start:start + len(keys)] = 0
+        self._comb_of[start:start + len(keys)] = -1
+        for j, name in enumerate(names):
+            self._slot[name] = start + j
+        return np.arange(start, start + len(keys), dtype=np.int64)
+
+    def _build_tables(self, slots: np.ndarray) -> None:
+        want = slots[(self._seen[slots] >= 2) & (self._comb_of[slots] < 0) & self._ok[slots]]
+        want = want[: max(0, self.comb_capacity - self._n_combs)]
+        if not len(want):
+            return
+        start = self._n_combs
+        if start + len(want) > len(self._combs):
+            # New arrays, never resized in place: calls in flight keep reading the old ones.
+            cap = min(self.comb_capacity, max(2 * len(self._combs), start + len(want)))
+            for name in ("_combs", "_odds"):
+                old = getattr(self, name)
+                grown = np.empty((cap,) + old.shape[1:], dtype=np.uint64)
+                grown[:start] = old[:start]
+                setattr(self, name, grown)
+        end = start + len(want)
+        build_key_tables(self._points[want], self._combs[start:end], self._odds[start:end])
+        self._comb_of[want] = np.arange(start, start + len(want))
+        self._n_combs += len(want)
+
+    def _grow(self, size: int) -> None:
+        if size <= len(self._ok):
+            return
+        cap = max(size, 2 * len(self._ok))
+        for name in ("_points", "_ok", "_seen", "_comb_of"):
+            old = getattr(self, name)
+            new = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+
+KEY_CACHE = KeyCache()
+
+# Share of invalid rows among recent rows (decaying average over calls): when it is high,
+# chunks start with single checks instead of a full batch that would mostly be bisected.
+_recent_bad_share = 0.0
+_SHARE_MEMORY_ROWS = 1 << 16
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view: Numba compiles one machine-code version per argument type, and
+    writability is part of the type, so inputs are always passed read-only (one compile,
+    whether the caller's bytes came from `np.frombuffer` or a fresh array)."""
+    view = np.ascontiguousarray(a).view()
+    view.flags.writeable = False
+    return view
+
+
+_SMALL_CALL_ROWS = 256  # below this, a dict finds the distinct keys faster than np.unique's sort
+
+
+def _distinct_keys(pks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes] | None]:
+    """(distinct keys (u, 32), row -> distinct index (n,) int64, counts (u,), the distinct keys
+    as bytes or None). Small calls (a service's micro-batches) spend more time in np.unique's
+    setup than in the check itself, so they use a dict."""
+    n = len(pks)
+    if n >= _SMALL_CALL_ROWS:
+        distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True, return_counts=True)
+        return distinct.view(np.uint8).reshape(-1, 32), key_index.astype(np.int64).ravel(), counts, None
+    first: dict[bytes, int] = {}
+    key_index = np.empty(n, np.int64)
+    for i, name in enumerate(pks.tobytes()[j:j + 32] for j in range(0, 32 * n, 32)):  # once per row, small n only
+        key_index[i] = first.setdefault(name, len(first))
+    names = list(first)
+    counts = np.bincount(key_index, minlength=len(names))
+    return np.frombuffer(b"".join(names), np.uint8).reshape(-1, 32), key_index, counts, names
+
+
+def _random_coefficients(n: int) -> np.ndarray:
+    """(n, 2) uint64: one uniformly random 128-bit z_i per row, from the OS CSPRNG."""
+    return np.frombuffer(os.urandom(16 * n), dtype=np.uint64).reshape(n, 2).copy()
+
+
+def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
+    """ZIP-215 verdict per row of an `engine.verify.VerifyColumns` (see module docstring)."""
+    n = cols.n
+    out = np.zeros(n, dtype=np.bool_)
+    if n == 0:
+        return out
+    msg_data, msg_offsets = _readonly(cols.msg_data), _readonly(cols.msg_offsets)
+    sigs, pks = _readonly(cols.sigs), _readonly(cols.pks)
+    distinct, key_index, counts, names = _distinct_keys(pks)
+    key_points, key_ok, key_tab, combs, odds = KEY_CACHE.lookup(distinct, counts, names)
+    row_ok = np.array(cols.well_formed, dtype=np.bool_, copy=True)
+    z = _random_coefficients(n)
+    start_single = bool(batch and _recent_bad_share > SINGLE_MODE_SHARE)
+
+    def run(lo: int, hi: int) -> None:
+        # msg_offsets stay absolute: the kernel reads msg_data at [offsets[i], offsets[i+1]).
+        verify_chunk(msg_data, msg_offsets[lo:hi + 1], sigs[lo:hi], pks[lo:hi], row_ok[lo:hi],
+                     key_index[lo:hi], key_points, key_ok, key_tab, combs, odds, z[lo:hi], batch,
+                     MAX_BATCH_ROWS, start_single, out[lo:hi])
+
+    n_chunks = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
+    if n_chunks == 1:
+        run(0, n)
+    else:
+        bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+        with ThreadPoolExecutor(max_workers=n_chunks) as pool:
+            list(pool.map(run, bounds[:-1], bounds[1:]))
+    _remember_bad_share(row_ok, out)
+    return out
+
+
+def forget_bad_share() -> None:
+    """Reset the remembered share of invalid rows (benchmarks isolate their cases with it)."""
+    global _recent_bad_share
+    _recent_bad_share = 0.0
+
+
+def _remember_bad_share(checked: np.ndarray, valid: np.ndarray) -> None:
+    # Concurrent calls may race on this update; it only steers a heuristic, never a verdict.
+    global _recent_bad_share
+    n_checked = int(np.count_nonzero(checked))
+    if n_checked:
+        share = int(np.count_nonzero(checked & ~valid)) / n_checked
+        weight = min(1.0, n_checked / _SHARE_MEMORY_ROWS)
+        _recent_bad_share += weight * (share - _recent_bad_share)
