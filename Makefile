@@ -1,11 +1,12 @@
 # The two front-door commands: `make demo` (main job on a generated dataset) and `make test`.
+# `make image` builds the container image (scripts/build_image.sh: podman or docker, root).
 # Each creates .venv and installs what it needs on first use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv image clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
+
+image: $(STAMP)
+	PYTHON=$(abspath $(BIN)/python) scripts/build_image.sh $(IMAGE)
 
 clean:
 	rm -rf $(VENV) demo-out artifacts
