@@ -15,11 +15,10 @@ Niels uint64[n, 3, 5], Z = 1 for stored extended points) and are gathered lane b
 """
 from numba import njit
 
-from kernels.edwards import _D
 from kernels.field25519x8 import (
-    fe8_add, fe8_carry, fe8_const, fe8_eq, fe8_from51, fe8_from_words, fe8_is_negative,
+    D2_LIMBS, D_LIMBS, SQRTM1_LIMBS, fe8_add, fe8_carry, fe8_const, fe8_eq, fe8_from51, fe8_from_words, fe8_is_negative,
     fe8_is_zero, fe8_mul, fe8_neg, fe8_one, fe8_pow22523, fe8_select, fe8_sq, fe8_sub, fe8_to51,
-    fe8_zero, int_to_limbs10,
+    fe8_zero,
 )
 from kernels.lanes import gather, lane, splat
 
@@ -29,12 +28,6 @@ __all__ = [
     "ge8_select", "ge8_is_identity", "ge8_mul_by_cofactor", "ge8_sub", "ge8_decompress_zip215",
     "ge8_gather_niels", "ge8_gather_extended", "ge8_scatter",
 ]
-
-_P = 2**255 - 19
-_FE8_D = int_to_limbs10(_D)
-_FE8_D2 = int_to_limbs10(2 * _D)
-_FE8_SQRTM1 = int_to_limbs10(pow(2, (_P - 1) // 4, _P))
-
 
 @njit(cache=True, nogil=True, inline="always")
 def ge8_identity():
@@ -114,7 +107,7 @@ def ge8_add_cached(P, Q):
 @njit(cache=True, nogil=True)
 def ge8_to_cached(P):
     X, Y, Z, T = P
-    return (fe8_carry(fe8_add(Y, X)), fe8_sub(Y, X), Z, fe8_mul(T, fe8_const(_FE8_D2)))
+    return (fe8_carry(fe8_add(Y, X)), fe8_sub(Y, X), Z, fe8_mul(T, fe8_const(D2_LIMBS)))
 
 
 @njit(cache=True, nogil=True)
@@ -165,14 +158,14 @@ def ge8_decompress_zip215(w0, w1, w2, w3):
     sign = w3 >> 63
     yy = fe8_sq(y)
     u = fe8_sub(yy, fe8_one())
-    v = fe8_carry(fe8_add(fe8_mul(yy, fe8_const(_FE8_D)), fe8_one()))
+    v = fe8_carry(fe8_add(fe8_mul(yy, fe8_const(D_LIMBS)), fe8_one()))
     v3 = fe8_mul(fe8_sq(v), v)
     uv7 = fe8_mul(fe8_mul(fe8_sq(v3), v), u)
     x = fe8_mul(fe8_mul(u, v3), fe8_pow22523(uv7))
     vxx = fe8_mul(v, fe8_sq(x))
     root = fe8_eq(vxx, u)
     flipped = fe8_eq(vxx, fe8_neg(u))
-    x = fe8_select(root, x, fe8_mul(x, fe8_const(_FE8_SQRTM1)))
+    x = fe8_select(root, x, fe8_mul(x, fe8_const(SQRTM1_LIMBS)))
     wrong_sign = fe8_is_negative(x) ^ (splat(0) - sign)
     x = fe8_select(wrong_sign, fe8_neg(x), x)
     ok = root | flipped

@@ -31,7 +31,7 @@ __all__ = [
     "fe8_zero", "fe8_one", "fe8_const", "fe8_add", "fe8_sub", "fe8_neg", "fe8_carry",
     "fe8_mul", "fe8_sq", "fe8_sq_n", "fe8_canonical", "fe8_is_zero", "fe8_eq",
     "fe8_is_negative", "fe8_select", "fe8_invert", "fe8_pow22523", "fe8_from51", "fe8_to51",
-    "fe8_from_words", "int_to_limbs10",
+    "fe8_from_words", "int_to_limbs10", "D_LIMBS", "D2_LIMBS", "SQRTM1_LIMBS",
 ]
 
 _M26 = np.uint64((1 << 26) - 1)
@@ -49,6 +49,12 @@ def int_to_limbs10(v):
         shift += w
     return tuple(out)
 
+
+# The curve constants d, 2d and sqrt(-1) as limb tuples (for `fe8_const`).
+_D_INT = (-121665 * pow(121666, _P - 2, _P)) % _P
+D_LIMBS = int_to_limbs10(_D_INT)
+D2_LIMBS = int_to_limbs10(2 * _D_INT)
+SQRTM1_LIMBS = int_to_limbs10(pow(2, (_P - 1) // 4, _P))
 
 # 4p in radix 2^25.5: added before a subtraction so that no limb goes negative.
 _4P = tuple(np.uint64(4 * (((1 << w) - 1) - (18 if i == 0 else 0))) for i, w in enumerate(_WIDTHS))

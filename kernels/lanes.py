@@ -16,6 +16,7 @@ registers as far as the register file allows.
 """
 import operator
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -205,19 +206,38 @@ def gather(typingctx, flat, idx):
     return u64x8(flat, idx), codegen
 
 
-@njit(cache=True, nogil=True, inline="always")
-def lanes_from_array(values, start):
-    """values[start:start+8] of a 1-D uint64 array as lanes."""
-    v = zero8()
-    for j in range(LANES):
-        v = with_lane(v, j, values[start + j])
-    return v
+def _vector_pointer(context, builder, array_type, array, start):
+    ary = context.make_array(array_type)(context, builder, array)
+    return builder.bitcast(builder.gep(ary.data, [start]), _VEC.as_pointer())
 
 
-@njit(cache=True, nogil=True, inline="always")
-def lanes_to_array(v, out, start):
-    for j in range(LANES):
-        out[start + j] = lane(v, j)
+@intrinsic
+def lanes_from_array(typingctx, values, start):
+    """values[start:start+8] of a contiguous 1-D uint64 array as lanes (one vector load)."""
+    if not (isinstance(values, types.Array) and values.dtype == types.uint64
+            and values.ndim == 1 and isinstance(start, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.load(_vector_pointer(context, builder, signature.args[0], args[0],
+                                            args[1]), align=8)
+
+    return u64x8(values, start), codegen
+
+
+@intrinsic
+def lanes_to_array(typingctx, v, out, start):
+    """out[start:start+8] = the lanes of v (one vector store)."""
+    if not (v is u64x8 and isinstance(out, types.Array) and out.dtype == types.uint64
+            and out.ndim == 1 and isinstance(start, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        builder.store(args[0], _vector_pointer(context, builder, signature.args[1], args[1],
+                                               args[2]), align=8)
+        return context.get_dummy_value()
+
+    return types.void(v, out, start), codegen
 
 
 def _register_operator(op, impl):
@@ -247,5 +267,43 @@ def _ol_lshift(a, k):
     return None
 
 
-# The dtype the x8 kernels use for lane masks built from comparisons of uint64 columns.
-MASK_DTYPE = np.uint64
+if numba.config.DISABLE_JIT:  # the interpreter's twins, for coverage runs (NUMBA_DISABLE_JIT=1)
+    # Eight lanes are a uint64 NumPy array of length 8: the operators above are NumPy's
+    # (wrapping, like the vector instructions), and each intrinsic becomes one array expression.
+    _ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+    _LOW32 = np.uint64(0xFFFFFFFF)
+
+    def splat(x):  # noqa: F811
+        return np.full(LANES, x, dtype=np.uint64)
+
+    def zero8():  # noqa: F811
+        return np.zeros(LANES, dtype=np.uint64)
+
+    def lane(v, j):  # noqa: F811
+        return np.uint64(v[j])
+
+    def with_lane(v, j, x):  # noqa: F811
+        v = v.copy()
+        v[j] = x
+        return v
+
+    def mul32(a, b):  # noqa: F811
+        return (a & _LOW32) * (b & _LOW32)
+
+    def lanes_eq(a, b):  # noqa: F811
+        return np.where(a == b, _ALL_ONES, np.uint64(0))
+
+    def lanes_select(mask, a, b):  # noqa: F811
+        return (mask & a) | (~mask & b)
+
+    def lanes_any(v):  # noqa: F811
+        return bool(v.any())
+
+    def gather(flat, idx):  # noqa: F811
+        return flat[idx.astype(np.int64)]
+
+    def lanes_from_array(values, start):  # noqa: F811
+        return values[start:start + LANES].copy()
+
+    def lanes_to_array(v, out, start):  # noqa: F811
+        out[start:start + LANES] = v
