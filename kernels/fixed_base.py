@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from kernels.edwards import (
-    BASE_XY, affine_add_int, ge_add_cached, ge_dbl, ge_dbl_n, ge_identity, ge_madd, ge_msub,
+    _D as _D_INT, _P, BASE_XY, ge_add_cached, ge_dbl, ge_dbl_n, ge_identity, ge_madd, ge_msub,
     ge_to_cached, niels_load, niels_rows_int,
 )
 from kernels.field25519 import (
@@ -35,7 +35,7 @@ from kernels.field25519 import (
 )
 
 __all__ = ["comb_table_build", "comb_mul", "comb_digits", "odd_multiples_build", "BASE_COMB",
-           "ODD_MULTIPLES", "KEY_COMB_ROWS", "COMB_COLS"]
+           "BASE_BYTE_COMB", "ODD_MULTIPLES", "KEY_COMB_ROWS", "COMB_COLS"]
 
 COMB_ROWS = 32
 COMB_COLS = 8
@@ -159,19 +159,80 @@ def comb_mul(table, s, e):
     return h
 
 
-def _base_comb():
-    # Built once at import with plain Python ints, so importing kernels compiles nothing.
-    table = np.zeros((COMB_ROWS, COMB_COLS, 3, 5), dtype=np.uint64)
-    base = BASE_XY
-    for i in range(COMB_ROWS):
-        row = [base]
-        for _ in range(COMB_COLS - 1):
-            row.append(affine_add_int(row[-1], base))
-        table[i] = niels_rows_int(row)
-        for _ in range(8):
-            base = affine_add_int(base, base)
-    return table
+def _to_affine_int(points):
+    """Affine (x, y) of projective Python-int points (X, Y, Z), one inversion for all
+    (Montgomery's trick)."""
+    p = _P
+    prefix, run = [], 1
+    for _, _, z in points:
+        prefix.append(run)
+        run = run * z % p
+    inv = pow(run, p - 2, p)
+    out = [None] * len(points)
+    for t in range(len(points) - 1, -1, -1):
+        x, y, z = points[t]
+        zinv = inv * prefix[t] % p
+        inv = inv * z % p
+        out[t] = (x * zinv % p, y * zinv % p)
+    return out
 
+
+def _add_int(P1, q):
+    """Projective (X : Y : Z) + affine q with Python ints (a = -1 twisted Edwards)."""
+    p = _P
+    X, Y, Z = P1
+    qx, qy = q
+    A = Z * Z % p
+    C = X * qx % p
+    D = Y * qy % p
+    E = _D_INT * C * D % p
+    F, G = (A - E) % p, (A + E) % p
+    return Z * F * ((X + Y) * (qx + qy) - C - D) % p, Z * G * (D + C) % p, F * G % p
+
+
+def _dbl_int(P1):
+    """2 (X : Y : Z) with Python ints (a = -1: the dbl-2008-bbjlp formulas)."""
+    p = _P
+    X, Y, Z = P1
+    B = (X + Y) * (X + Y) % p
+    C, D = X * X % p, Y * Y % p
+    F = (D - C) % p
+    J = (F - 2 * Z * Z) % p
+    return (B - C - D) * J % p, F * (-C - D) % p, F * J % p
+
+
+def _multiples_int(starts, count):
+    """Affine j * Q for j = 1..count and each affine Q in starts (Python ints)."""
+    rows = []
+    for q in starts:
+        P1 = (q[0], q[1], 1)
+        for _ in range(count):
+            rows.append(P1)
+            P1 = _add_int(P1, q)
+    return _to_affine_int(rows)
+
+
+def _powers_of_two_int(shift, count):
+    """Affine 2^(shift i) * B for i in 0..count-1 (Python ints)."""
+    P1, points = (BASE_XY[0], BASE_XY[1], 1), []
+    for _ in range(count):
+        points.append(P1)
+        for _ in range(shift):
+            P1 = _dbl_int(P1)
+    return _to_affine_int(points)
+
+
+# Both tables are built once at import with plain Python ints (one inversion each), so
+# importing kernels compiles nothing.
 
 # (j+1) * 256^i * B: the base point's comb.
-BASE_COMB = _base_comb()
+BASE_COMB = niels_rows_int(_multiples_int(_powers_of_two_int(8, COMB_ROWS), COMB_COLS)).reshape(
+    COMB_ROWS, COMB_COLS, 3, 5)
+
+# j * 2^(32 i) * B (i < 8, 1 <= j <= 128): B in signed radix 256 on the Horner chain of a
+# key's 8-row comb (kernels.verify_x8), half the madds of radix 16. 120 KiB.
+BYTE_COMB_ROWS = 8
+BYTE_COMB_COLS = 128
+BASE_BYTE_COMB = niels_rows_int(_multiples_int(_powers_of_two_int(32, BYTE_COMB_ROWS),
+                                               BYTE_COMB_COLS)).reshape(
+    BYTE_COMB_ROWS, BYTE_COMB_COLS, 3, 5)

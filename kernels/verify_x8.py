@@ -4,17 +4,20 @@ Both run the same instructions for every row, so lane j of the x8 arithmetic
 (kernels.field25519x8, kernels.edwards_x8) simply carries row j of a group of eight.
 
 Single check of a row (the rule of kernels.ed25519_verify):  [8]([S]B - [k]A - R) = 0.
-S and k are written in signed radix 16, s = sum_{i<64} e_i 16^i with e_i in [-8, 8]
-(`kernels.fixed_base.comb_digits`), and both multiplications share one Horner chain:
+k is written in signed radix 16, k = sum_{i<64} e_i 16^i with e_i in [-8, 8]
+(`kernels.fixed_base.comb_digits`), S in signed radix 256, S = sum_{w<32} f_w 256^w with f_w
+in [-128, 128) (`kernels.scalar25519.sc_signed_bytes`), and both multiplications share one
+Horner chain of radix-16 steps (f_w sits at every other step):
 
-  keys with a comb (kernels.fixed_base: T[i][j] = (j+1) 256^i P, 32 rows):
-     1. h = sum_{i} e^S_{2i+1} T_B[i] - e^k_{2i+1} T_A[i]     (64 madds)
-     2. h = 16 h                                               (4 doublings)
-     3. h += sum_{i} e^S_{2i} T_B[i] - e^k_{2i} T_A[i]         (64 madds)
-     cost = 128 madds + 4 doublings
-  keys without one (A's multiples 1..8 are built per row, 7 additions and a doubling):
-     h = 0; for i from 63 down: h = 16 h; h += e^S_i (row 0 of B's comb) - e^k_i A_table
-     cost = 252 doublings + 64 madds + 64 additions + 8
+  keys with a comb (kernels.fixed_base: T_A[i][j] = (j+1) 2^(32 i) A, 8 rows), B from its
+  byte comb (T_B[i][j] = j 2^(32 i) B, 8 rows of 128):
+     h = 0; for r = 7 .. 0:  h = 16 h (not before the first step)
+                             if r is even: h += f_{4i + r/2} T_B[i]  for i < 8
+                             h -= e_{8i + r} T_A[i]                  for i < 8
+     cost = 32 + 64 madds + 28 doublings
+  keys without one (A's multiples 0..8 are built per row: 7 additions and a doubling):
+     h = 0; for i = 63 .. 0: h = 16 h; if i is even: h += f_{i/2} T_B[0]; h -= e_i A_table
+     cost = 252 doublings + 32 madds + 64 additions + 8
 then h - R, three doublings and the identity test. Lanes whose digit is 0 add the neutral
 element, and negative digits negate the table entry by a lane mask, so no lane branches.
 
@@ -30,17 +33,17 @@ from kernels.edwards_x8 import (
     ge8_madd, ge8_mul_by_cofactor, ge8_niels_cneg, ge8_niels_identity, ge8_scatter, ge8_sub,
     ge8_to_cached,
 )
-from kernels.fixed_base import BASE_COMB, COMB_COLS, COMB_ROWS, comb_digits
+from kernels.fixed_base import BASE_BYTE_COMB, BYTE_COMB_COLS, COMB_COLS, comb_digits
 from kernels.field25519x8 import fe8_select
 from kernels.lanes import (
     LANES, gather, lane, lanes_eq, lanes_from_array, lanes_to_array, mul32, splat, with_lane,
     zero8,
 )
-from kernels.scalar25519 import sc_at
+from kernels.scalar25519 import sc_at, sc_signed_bytes
 
 __all__ = ["decompress_rows_x8", "verify_rows_single_x8"]
 
-_BASE_COMB_FLAT = np.ascontiguousarray(BASE_COMB).reshape(-1)
+_BASE_BYTES_FLAT = np.ascontiguousarray(BASE_BYTE_COMB).reshape(-1)
 # Scratch layout of per-row tables of A: entry m = m*A (m = 0..8) in cached form.
 _TABLE_ENTRIES = 9
 _WORDS_PER_ENTRY = 4 * 10 * LANES
@@ -112,12 +115,13 @@ def _add_comb_digit(h, flat, row_base, digits, k, negate):
 @njit(cache=True, nogil=True)
 def _load_group(idx_rows, start, m, key_index, table_of, k_scalars, s_scalars, lane_rows,
                 s_digits, k_digits, table_base, rows_per_table):
-    """Lane j <- row idx_rows[start + j] (the last row repeated past m): digits of S and k,
-    and the entry index of row 0 of its key's comb (0 when it has none)."""
+    """Lane j <- row idx_rows[start + j] (the last row repeated past m): digits of S (signed
+    radix 256) and k (signed radix 16), and the entry index of row 0 of its key's comb (0
+    when it has none)."""
     for j in range(LANES):
         i = idx_rows[start + min(j, m - 1)]
         lane_rows[j] = i
-        comb_digits(sc_at(s_scalars, i), s_digits[j])
+        sc_signed_bytes(sc_at(s_scalars, i), s_digits[j])
         comb_digits(sc_at(k_scalars, i), k_digits[j])
         t = table_of[key_index[i]]
         table_base[j] = (t if t > 0 else 0) * rows_per_table * COMB_COLS
@@ -138,13 +142,12 @@ def _single_tabled(idx_rows, key_index, table_of, combs, r_points, k_scalars, s_
     chain; B uses every (32 / R)-th row of its full comb (module doc)."""
     n = idx_rows.shape[0]
     lane_rows = np.empty(LANES, dtype=np.int64)
-    s_digits = np.empty((LANES, 64), dtype=np.int8)
+    s_digits = np.empty((LANES, 32), dtype=np.int8)
     k_digits = np.empty((LANES, 64), dtype=np.int8)
     table_base = np.empty(LANES, dtype=np.int64)
     comb_flat = combs.reshape(-1)
     key_rows = combs.shape[1]
     group = 64 // key_rows
-    base_stride = COMB_ROWS // key_rows
     all_ones = splat(0xFFFFFFFFFFFFFFFF)
     for start in range(0, n, LANES):
         m = min(LANES, n - start)
@@ -155,12 +158,13 @@ def _single_tabled(idx_rows, key_index, table_of, combs, r_points, k_scalars, s_
         for r in range(group - 1, -1, -1):
             if r < group - 1:
                 h = ge8_dbl_n(h, 4)
+            if r % 2 == 0:
+                for i in range(key_rows):  # B's byte 4i + r/2 sits at bit 32i + 4r
+                    h = _add_comb_digit(h, _BASE_BYTES_FLAT, splat(BYTE_COMB_COLS * i),
+                                        s_digits, 4 * i + r // 2, zero8())
             for i in range(key_rows):
-                k = group * i + r
-                h = _add_comb_digit(h, _BASE_COMB_FLAT, splat(COMB_COLS * base_stride * i),
-                                    s_digits, k, zero8())
-                h = _add_comb_digit(h, comb_flat, key_base + splat(COMB_COLS * i), k_digits, k,
-                                    all_ones)
+                h = _add_comb_digit(h, comb_flat, key_base + splat(COMB_COLS * i), k_digits,
+                                    group * i + r, all_ones)
         _finish(h, r_points, lane_rows, m, out)
 
 
@@ -219,7 +223,7 @@ def _single_untabled(idx_rows, key_index, key_points, table_of, r_points, k_scal
     """Single checks of rows whose keys have no comb: one radix-16 chain (module doc)."""
     n = idx_rows.shape[0]
     lane_rows = np.empty(LANES, dtype=np.int64)
-    s_digits = np.empty((LANES, 64), dtype=np.int8)
+    s_digits = np.empty((LANES, 32), dtype=np.int8)
     k_digits = np.empty((LANES, 64), dtype=np.int8)
     table_base = np.empty(LANES, dtype=np.int64)
     scratch = np.empty(_TABLE_ENTRIES * _WORDS_PER_ENTRY, dtype=np.uint64)
@@ -233,7 +237,8 @@ def _single_untabled(idx_rows, key_index, key_points, table_of, r_points, k_scal
         for k in range(63, -1, -1):
             if k < 63:
                 h = ge8_dbl_n(h, 4)
-            h = _add_comb_digit(h, _BASE_COMB_FLAT, zero8(), s_digits, k, zero8())
+            if k % 2 == 0:  # B's byte k/2 sits at bit 4k
+                h = _add_comb_digit(h, _BASE_BYTES_FLAT, zero8(), s_digits, k // 2, zero8())
             mag, _, neg, _ = _digit_lanes(k_digits, k)
             h = ge8_add_cached(h, ge8_cached_cneg(neg ^ all_ones, _gather_cached(scratch, mag)))
         _finish(h, r_points, lane_rows, m, out)
