@@ -63,7 +63,7 @@ SINGLE_CHECK_ROWS = 4
 # Above this share of invalid rows, single checks are cheaper than locating the bad rows by
 # bisection; probes of PROBE_ROWS rows re-measure the share. With single checks eight at a
 # time (kernels.verify_x8) scripts/bench_verify.py --bad-share puts the crossover near 0.1%.
-SINGLE_MODE_SHARE = 0.001
+SINGLE_MODE_SHARE = 0.0003
 PROBE_ROWS = 1024
 # Fewer rows than this are checked by the serial single check: eight lanes cost about what
 # four serial checks do.
@@ -399,9 +399,11 @@ def verify_chunk(rows, keys, z, plan, row_ok, out):
       - batches start at plan.max_batch rows (or in single mode when plan.start_single says
         the caller has seen many bad rows lately);
       - after a batch whose share of invalid rows exceeds SINGLE_MODE_SHARE, rows are
-        checked singly, PROBE_ROWS at a time;
+        checked singly, a probe of PROBE_ROWS rows at a time;
       - a probe under the share returns to batches, starting at PROBE_ROWS rows and
-        doubling after each clean batch up to plan.max_batch.
+        doubling after each clean batch up to plan.max_batch; when such a return fails at
+        once, the next probe is twice as long (bad rows that come and go, as from keys not
+        yet known to be suspect, would otherwise pay a bisection per probe).
     Returns the number of MSMs run.
     """
     prep = new_prepared(row_ok)
@@ -427,7 +429,8 @@ def verify_chunk(rows, keys, z, plan, row_ok, out):
     trusted = trusted[:n_trusted]
     n_msm = 0
     single_mode = plan.start_single
-    size = PROBE_ROWS if plan.start_single else plan.max_batch
+    probe = PROBE_ROWS
+    size = probe if plan.start_single else plan.max_batch
     start = 0
     while start < n_trusted:
         idx = trusted[start:start + size]
@@ -440,12 +443,15 @@ def verify_chunk(rows, keys, z, plan, row_ok, out):
             if not out[idx[t]]:
                 n_bad += 1
         if n_bad > SINGLE_MODE_SHARE * idx.shape[0]:
+            if not single_mode and start > 0:
+                probe = min(2 * probe, plan.max_batch)  # a probe back to batches failed
             single_mode = True
-            size = PROBE_ROWS
+            size = probe
         elif single_mode:
             single_mode = False
             size = PROBE_ROWS
         else:
+            probe = PROBE_ROWS
             size = min(2 * size, plan.max_batch)
         start += idx.shape[0]
     return n_msm
