@@ -51,29 +51,26 @@ def sodium_rate(cols, *, repeat: int = 3) -> float:
 
 def split_seconds(cols, *, repeat: int = 3) -> dict[str, float]:
     """Best seconds of each step in SPLIT_STEPS over the whole column, keys cached, 1 thread."""
-    from kernels.ed25519_verify import batch_verify_rows, decompress_rows, prepare_rows
+    from kernels.ed25519_verify import SignedRows, batch_verify_rows, new_prepared, prepare_rows
     from kernels.sha512 import sha512_ram_columns
+    from kernels.verify_x8 import decompress_rows_x8
 
     n, pks = cols.n, cols.pks
     distinct, key_index, counts = np.unique(pks.view("V32").ravel(), return_inverse=True, return_counts=True)
     distinct = distinct.view(np.uint8).reshape(-1, 32)
     numba_backend.KEY_CACHE.lookup(distinct, counts)  # seen twice: the key tables exist
-    points, ok, tab, combs, odds = numba_backend.KEY_CACHE.lookup(distinct, counts)
-    key_index = key_index.astype(np.int64).ravel()
-    r = np.empty((n, 4, 5), np.uint64)
-    k = np.empty((n, 4), np.uint64)
-    s = np.empty((n, 4), np.uint64)
+    keys, _ = numba_backend.KEY_CACHE.lookup(distinct, counts)
+    rows = SignedRows(cols.msg_data, cols.msg_offsets, cols.sigs, pks, key_index.astype(np.int64).ravel())
+    prep = new_prepared(cols.well_formed.copy())
     digests = np.empty((n, 64), np.uint8)
-    rows = np.arange(n, dtype=np.int64)
+    every_row = np.arange(n, dtype=np.int64)
     out = np.zeros(n, bool)
     z = numba_backend._random_coefficients(n)
     steps = {
-        "decompress_r": lambda: decompress_rows(np.ascontiguousarray(cols.sigs[:, :32]), r, np.empty(n, bool)),
+        "decompress_r": lambda: decompress_rows_x8(cols.sigs, every_row, prep.r_points, np.empty(n, bool)),
         "sha512": lambda: sha512_ram_columns(cols.sigs, pks, cols.msg_data, cols.msg_offsets, digests),
-        "prepare": lambda: prepare_rows(cols.msg_data, cols.msg_offsets, cols.sigs, pks, cols.well_formed.copy(),
-                                        key_index, ok, r, k, s),
-        "batch_equation": lambda: batch_verify_rows(rows, z, np.ones(n, bool), key_index, points, tab, combs, odds,
-                                                    r, k, s, out),
+        "prepare": lambda: prepare_rows(rows, keys, prep),  # honest rows: row_ok stays all True
+        "batch_equation": lambda: batch_verify_rows(every_row, z, rows, keys, prep, out),
     }
     split = {}
     for name in SPLIT_STEPS:  # prepare fills r, k, s before the batch equation reads them

@@ -1,21 +1,34 @@
 """Ed25519 verification under ZIP-215, one row at a time and as a batch.
 
-The rule (DESIGN section 4): decode A and R with ZIP-215 decompression, require S < L,
-k = SHA-512(R_bytes || A_bytes || M) mod L, and accept iff [8]([S]B - R - [k]A) = 0.
+The rule (docs/design.md, "Validity rule"): decode A and R with ZIP-215 decompression,
+require S < L, k = SHA-512(R_bytes || A_bytes || M) mod L, and accept iff
+[8]([S]B - R - [k]A) = 0.
 
-Batch (random linear combination, per chunk of rows):
-  1. `prepare_rows`: per row check S < L, decompress R, hash k. Malformed rows are marked
-     invalid here and never enter an equation.
-  2. `batch_verify_rows`: with 128-bit z_i, the equation
+A chunk of rows (`verify_chunk`, one thread's share of a call):
+  1. `prepare_rows`: per row check S < L and hash k (serial), then decompress R eight rows
+     at a time (kernels.verify_x8). Malformed rows are marked invalid here and never enter
+     an equation.
+  2. Rows of suspect keys (keys whose recent rows mostly failed, kept by the caller) are
+     checked singly: a batch holding them would fail and be bisected for nothing.
+  3. The other rows go through the batch equation with 128-bit z_i,
         [8]( -(sum z_i S_i) B + sum z_i R_i + sum_keys (sum_{i: key} z_i k_i) A_key ) = 0
-     coalesces every row of a key into one point (keys are pre-indexed by the caller).
-     sum z_i S_i and each per-key sum are accumulated in 512-bit form and reduced once.
-  3. If it fails, bisect: compute the left half's [8]-sum explicitly; the right half's is
-     the difference, so each level costs one half-size MSM (one bad row in a batch costs
-     about 2x an all-good batch). Ranges of <= SINGLE_CHECK_ROWS rows are checked singly.
+     which coalesces every row of a key into one point; sum z_i S_i and each per-key sum are
+     accumulated in 512-bit form and reduced once.
+  4. If it fails, bisect: compute the left half's [8]-sum explicitly; the right half's is the
+     difference, so each level costs one half-size MSM (one bad row in a batch costs about
+     2x an all-good batch). Ranges of <= SINGLE_CHECK_ROWS rows are set aside and checked
+     singly, eight at a time, when the batch is done.
+  5. While bad rows are common, batches would mostly be bisected, so rows are checked singly
+     instead (see `verify_chunk` for when it switches).
 Single and batch agree on every input: both check the same cofactored equation, and a
 failing batch never decides a row by itself -- it only narrows down where to look.
+
+Inputs travel in named tuples: `SignedRows` (the chunk's columns), `KeyTables` (its distinct
+keys, decompressed, with their precomputed tables), `Prepared` (what step 1 computes),
+`BatchPlan` (how the caller wants the chunk checked).
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -24,32 +37,76 @@ from kernels.edwards import (
     ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_store, ge_sub, ge_sub_cached,
     ge_to_cached, niels_load,
 )
-from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build, odd_multiples_build
+from kernels.fixed_base import BASE_COMB, comb_mul
 from kernels.msm import msm_pippenger, msm_straus, pippenger_window
 from kernels.scalar25519 import (
     sc_acc_mul, sc_at, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
     sc_store, sc_wnaf,
 )
 from kernels.sha512 import sha512_ram_row
+from kernels.tables_x8 import build_key_tables_x8
+from kernels.verify_x8 import decompress_rows_x8, verify_rows_single_x8
 
 __all__ = [
-    "decompress_rows", "build_key_tables", "prepare_rows", "verify_rows_single",
-    "batch_verify_rows", "batch_equation_holds", "verify_chunk", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
-    "SINGLE_MODE_SHARE", "PROBE_ROWS",
+    "SignedRows", "KeyTables", "Prepared", "BatchPlan", "decompress_rows", "build_key_tables",
+    "prepare_rows", "new_prepared", "verify_rows_single", "batch_verify_rows",
+    "batch_equation_holds", "verify_chunk", "STRAUS_MAX_TERMS", "SINGLE_CHECK_ROWS",
+    "SINGLE_MODE_SHARE", "PROBE_ROWS", "X8_MIN_ROWS",
 ]
 
 # Batches of up to this many MSM terms use Straus, larger ones Pippenger. Measured with
 # scripts/bench_verify.py --msm-crossover (distinct keys): 129 terms 0.83 vs 0.93 ms,
 # 193 terms 1.28 vs 1.25 ms, 257 terms 1.69 vs 1.56 ms.
 STRAUS_MAX_TERMS = 192
-# Bisection stops at ranges this small and checks each row on its own.
+# Bisection stops at ranges this small; their rows are checked singly.
 SINGLE_CHECK_ROWS = 4
-# Above this share of invalid rows, single checks (with comb tables) are cheaper than
-# locating the bad rows by bisection; probes of PROBE_ROWS rows re-measure the share.
-# scripts/bench_verify.py --bad-share puts the crossover near 0.3%; erring low is cheaper
-# (a needless single check costs ~2x a batched row, a needless bisection ~5x).
-SINGLE_MODE_SHARE = 0.002
+# Above this share of invalid rows, single checks are cheaper than locating the bad rows by
+# bisection; probes of PROBE_ROWS rows re-measure the share. With single checks eight at a
+# time (kernels.verify_x8) scripts/bench_verify.py --bad-share puts the crossover near 0.1%.
+SINGLE_MODE_SHARE = 0.0003
 PROBE_ROWS = 1024
+# Fewer rows than this are checked by the serial single check: eight lanes cost about what
+# four serial checks do.
+X8_MIN_ROWS = 4
+
+
+class SignedRows(NamedTuple):
+    """The rows of one chunk: message i is msg_data[msg_offsets[i]:msg_offsets[i + 1]]
+    (absolute offsets), signed by the key of row key_index[i] in the chunk's KeyTables."""
+    msg_data: np.ndarray  # uint8[total]
+    msg_offsets: np.ndarray  # int64[n + 1]
+    sigs: np.ndarray  # uint8[n, 64]
+    pks: np.ndarray  # uint8[n, 32]
+    key_index: np.ndarray  # int64[n]
+
+
+class KeyTables(NamedTuple):
+    """The distinct keys of a call. table_of[u] indexes combs/odds (kernels.fixed_base:
+    comb for single checks, odd multiples for Straus) or is -1; suspect[u]: the key's recent
+    rows mostly failed, so its rows are checked singly."""
+    points: np.ndarray  # uint64[u, 4, 5], extended, Z = 1 (identity where undecodable)
+    ok: np.ndarray  # bool[u], decodable
+    table_of: np.ndarray  # int64[u]
+    combs: np.ndarray  # uint64[t, KEY_COMB_ROWS, 8, 3, 5]
+    odds: np.ndarray  # uint64[t, ODD_MULTIPLES, 3, 5]
+    suspect: np.ndarray  # bool[u]
+
+
+class Prepared(NamedTuple):
+    """Per-row results of `prepare_rows`. row_ok[i] False: malformed or not decodable or
+    S >= L (invalid whatever the equation says)."""
+    row_ok: np.ndarray  # bool[n]
+    r_points: np.ndarray  # uint64[n, 4, 5], R decompressed (Z = 1)
+    k_scalars: np.ndarray  # uint64[n, 4], k mod L
+    s_scalars: np.ndarray  # uint64[n, 4], S
+
+
+class BatchPlan(NamedTuple):
+    """How a chunk is checked: batches of up to max_batch rows (use_batch), starting with
+    single checks when the caller has seen many bad rows lately (start_single)."""
+    use_batch: bool
+    max_batch: int
+    start_single: bool
 
 
 @njit(cache=True, nogil=True)
@@ -66,41 +123,54 @@ def decompress_rows(encodings, points, ok):
 
 @njit(cache=True, nogil=True)
 def build_key_tables(points, combs, odds):
-    """combs[i] / odds[i] = the comb and the odd-multiples table of points[i] (Z = 1)."""
-    for i in range(points.shape[0]):
-        P = ge_load(points, i)
-        comb_table_build(P, combs[i])
-        odd_multiples_build(P, odds[i])
+    """combs[i] / odds[i] = the comb and the odd-multiples table of points[i] (Z = 1), eight
+    keys at a time (kernels.tables_x8; the serial builders in kernels.fixed_base are its
+    reference in the tests)."""
+    build_key_tables_x8(points, combs, odds)
 
 
 @njit(cache=True, nogil=True)
-def prepare_rows(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_ok,
-                 r_points, k_scalars, s_scalars):
-    """Per-row work shared by single and batch checks.
+def new_prepared(row_ok):
+    """Scratch for `prepare_rows` on len(row_ok) rows (row_ok is used, not copied)."""
+    n = row_ok.shape[0]
+    return Prepared(row_ok, np.empty((n, 4, 5), dtype=np.uint64),
+                    np.empty((n, 4), dtype=np.uint64), np.empty((n, 4), dtype=np.uint64))
 
-    In: row_ok[i] False for rows already known malformed (wrong lengths); key_index[i]
-    indexes key_ok/the caller's key points. Out: r_points (R decompressed), k_scalars,
-    s_scalars, and row_ok cleared for S >= L, undecodable R or undecodable A.
+
+@njit(cache=True, nogil=True)
+def prepare_rows(rows, keys, prep):
+    """Per-row work shared by single and batch checks (see `Prepared`).
+
+    In: prep.row_ok[i] False for rows already known malformed (wrong lengths). Out: R
+    decompressed, k, S, and row_ok cleared for S >= L, undecodable R or undecodable A.
     """
     digest = np.empty(64, dtype=np.uint8)
-    for i in range(sigs.shape[0]):
-        if not row_ok[i]:
+    sigs = rows.sigs
+    n = sigs.shape[0]
+    todo = np.empty(n, dtype=np.int64)
+    n_todo = 0
+    for i in range(n):
+        if not prep.row_ok[i]:
             continue
-        if not key_ok[key_index[i]]:
-            row_ok[i] = False
+        if not keys.ok[rows.key_index[i]]:
+            prep.row_ok[i] = False
             continue
         S = sc_load(sigs[i], 32)
         if not sc_is_canonical(S):
-            row_ok[i] = False
+            prep.row_ok[i] = False
             continue
-        good, R = ge_decompress_zip215(sigs[i, 0:32])
-        if not good:
-            row_ok[i] = False
-            continue
-        ge_store(r_points, i, R)
-        sc_store(s_scalars, i, S)
-        sha512_ram_row(sigs[i], pks[i], msg_data, msg_offsets[i], msg_offsets[i + 1], digest)
-        sc_store(k_scalars, i, sc_reduce_bytes64(digest))
+        sc_store(prep.s_scalars, i, S)
+        sha512_ram_row(sigs[i], rows.pks[i], rows.msg_data, rows.msg_offsets[i],
+                       rows.msg_offsets[i + 1], digest)
+        sc_store(prep.k_scalars, i, sc_reduce_bytes64(digest))
+        todo[n_todo] = i
+        n_todo += 1
+    r_ok = np.ones(n, dtype=np.bool_)
+    decompress_rows_x8(sigs, todo[:n_todo], prep.r_points, r_ok)
+    for t in range(n_todo):
+        i = todo[t]
+        if not r_ok[i]:
+            prep.row_ok[i] = False
 
 
 @njit(cache=True, nogil=True)
@@ -138,45 +208,59 @@ def _row_equation_is_zero(R, A, S, k, naf_s, naf_k, a_table):
 
 
 @njit(cache=True, nogil=True)
-def verify_rows_single(rows, row_ok, key_index, key_points, key_tab, combs, r_points,
-                       k_scalars, s_scalars, out):
-    """out[i] = the single ZIP-215 verdict for each i in rows (prepared rows only).
+def _verify_rows_serial(idx, rows, keys, prep, out):
+    """The serial single check of each row in idx (few rows: see X8_MIN_ROWS).
 
-    A key with precomputed tables (key_tab[key] >= 0, an index into combs) is checked as
-    [8]([S]B - [k]A - R) with two fixed-base combs (128 madds, no doubling chain);
-    otherwise by the joint sliding window.
+    A key with a comb is checked as [8]([S]B - [k]A - R) with two fixed-base combs; otherwise
+    by the joint sliding window.
     """
     naf_s = np.empty(256, dtype=np.int8)
     naf_k = np.empty(256, dtype=np.int8)
     digits = np.empty(64, dtype=np.int8)
     a_table = np.empty((8, 4, 5), dtype=np.uint64)
-    for t in range(rows.shape[0]):
-        i = rows[t]
-        if not row_ok[i]:
-            out[i] = False
-            continue
-        S = sc_at(s_scalars, i)
-        k = sc_at(k_scalars, i)
-        key = key_index[i]
-        R = ge_load(r_points, i)
-        if key_tab[key] >= 0:
-            Q = ge_sub(comb_mul(BASE_COMB, S, digits), comb_mul(combs[key_tab[key]], k, digits))
+    for t in range(idx.shape[0]):
+        i = idx[t]
+        S = sc_at(prep.s_scalars, i)
+        k = sc_at(prep.k_scalars, i)
+        key = rows.key_index[i]
+        R = ge_load(prep.r_points, i)
+        tab = keys.table_of[key]
+        if tab >= 0:
+            Q = ge_sub(comb_mul(BASE_COMB, S, digits), comb_mul(keys.combs[tab], k, digits))
             out[i] = ge_is_identity(ge_mul_by_cofactor(ge_sub(Q, R)))
         else:
-            out[i] = _row_equation_is_zero(R, ge_load(key_points, key), S, k, naf_s, naf_k,
+            out[i] = _row_equation_is_zero(R, ge_load(keys.points, key), S, k, naf_s, naf_k,
                                            a_table)
 
 
 @njit(cache=True, nogil=True)
-def batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, k_scalars,
-                       s_scalars, key_acc, key_mark):
-    """[8]( -(sum z_i S_i) B + sum z_i R_i + sum_keys c_key A_key ) over the given rows.
+def verify_rows_single(idx, rows, keys, prep, out):
+    """out[i] = the single ZIP-215 verdict for each i in idx (prepared rows; rows with
+    prep.row_ok False get False)."""
+    good = np.empty(idx.shape[0], dtype=np.int64)
+    n_good = 0
+    for t in range(idx.shape[0]):
+        i = idx[t]
+        if prep.row_ok[i]:
+            good[n_good] = i
+            n_good += 1
+        else:
+            out[i] = False
+    if n_good >= X8_MIN_ROWS:
+        verify_rows_single_x8(good[:n_good], rows, keys, prep, out)
+    else:
+        _verify_rows_serial(good[:n_good], rows, keys, prep, out)
 
-    Keys with precomputed tables (key_tab[key] >= 0, an index into odds) enter a Straus MSM
-    as tabled points. key_acc (n_keys, 8) must be zero and key_mark (n_keys,) all -1 on entry;
-    both are left that way on return.
+
+@njit(cache=True, nogil=True)
+def batch_equation_sum(idx, z, rows, keys, prep, key_acc, key_mark):
+    """[8]( -(sum z_i S_i) B + sum z_i R_i + sum_keys c_key A_key ) over the rows in idx.
+
+    Keys with precomputed tables (keys.table_of[key] >= 0, an index into keys.odds) enter a
+    Straus MSM as tabled points. key_acc (n_keys, 8) must be zero and key_mark (n_keys,) all
+    -1 on entry; both are left that way on return.
     """
-    n = rows.shape[0]
+    n = idx.shape[0]
     acc_s = np.zeros(8, dtype=np.uint64)
     used = np.empty(n, dtype=np.int64)
     n_used = 0
@@ -184,20 +268,20 @@ def batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, 
     short_points = np.empty((n, 4, 5), dtype=np.uint64)
     short_scalars = np.zeros((n, 4), dtype=np.uint64)
     for t in range(n):
-        i = rows[t]
+        i = idx[t]
         zi = (z[i, 0], z[i, 1])
-        sc_acc_mul(acc_s, sc_at(s_scalars, i), zi)
-        key = key_index[i]
+        sc_acc_mul(acc_s, sc_at(prep.s_scalars, i), zi)
+        key = rows.key_index[i]
         if key_mark[key] < 0:
             key_mark[key] = n_used
             used[n_used] = key
             n_used += 1
-            if key_tab[key] >= 0:
+            if keys.table_of[key] >= 0:
                 n_tabled += 1
-        sc_acc_mul(key_acc[key], sc_at(k_scalars, i), zi)
+        sc_acc_mul(key_acc[key], sc_at(prep.k_scalars, i), zi)
         for j in range(4):
             for q in range(5):
-                short_points[t, j, q] = r_points[i, j, q]
+                short_points[t, j, q] = prep.r_points[i, j, q]
         short_scalars[t, 0] = zi[0]
         short_scalars[t, 1] = zi[1]
     base_scalar = np.empty(4, dtype=np.uint64)
@@ -220,61 +304,58 @@ def batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, 
     for u in range(n_used):
         key = used[u]
         c_key = sc_reduce_wide(key_acc[key])
-        if use_straus and key_tab[key] >= 0:
-            tab_ids[n_tabled] = key_tab[key]
+        if use_straus and keys.table_of[key] >= 0:
+            tab_ids[n_tabled] = keys.table_of[key]
             sc_store(tab_scalars, n_tabled, c_key)
             n_tabled += 1
         else:
-            long_points[n_long] = key_points[key]
+            long_points[n_long] = keys.points[key]
             sc_store(long_scalars, n_long, c_key)
             n_long += 1
         key_acc[key, :] = 0
         key_mark[key] = -1
     if use_straus:
         Q = msm_straus(short_points, short_scalars, long_points, long_scalars, base_scalar,
-                       odds, tab_ids, tab_scalars)
+                       keys.odds, tab_ids, tab_scalars)
     else:
         c = pippenger_window(n, n_long)
         Q = msm_pippenger(short_points, short_scalars, long_points, long_scalars, base_scalar,
-                          odds, tab_ids, tab_scalars, c)
+                          keys.odds, tab_ids, tab_scalars, c)
     return ge_mul_by_cofactor(Q)
 
 
 @njit(cache=True, nogil=True)
-def batch_equation_holds(rows, z, key_index, key_points, key_tab, odds, r_points, k_scalars,
-                         s_scalars):
-    """Whether the batch equation holds over the given (prepared, well-formed) rows."""
-    n_keys = key_points.shape[0]
+def batch_equation_holds(idx, z, rows, keys, prep):
+    """Whether the batch equation holds over the rows in idx (prepared, well-formed)."""
+    n_keys = keys.points.shape[0]
     key_acc = np.zeros((n_keys, 8), dtype=np.uint64)
     key_mark = np.full(n_keys, -1, dtype=np.int64)
-    Q = batch_equation_sum(rows, z, key_index, key_points, key_tab, odds, r_points, k_scalars,
-                           s_scalars, key_acc, key_mark)
-    return ge_is_identity(Q)
+    return ge_is_identity(batch_equation_sum(idx, z, rows, keys, prep, key_acc, key_mark))
 
 
 @njit(cache=True, nogil=True)
-def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs, odds, r_points,
-                      k_scalars, s_scalars, out):
-    """out[i] for each i in rows: batch check, then bisection to pin down invalid rows.
+def batch_verify_rows(idx, z, rows, keys, prep, out):
+    """out[i] for each i in idx: batch check, then bisection to pin down invalid rows, whose
+    last ranges (<= SINGLE_CHECK_ROWS rows) are checked singly at the end, all together.
 
-    rows must hold only rows with row_ok True (prepared). Returns the number of MSMs run.
+    idx must hold only rows with prep.row_ok True. Returns the number of MSMs run.
     """
-    n_keys = key_points.shape[0]
-    key_acc = np.zeros((n_keys, 8), dtype=np.uint64)
-    key_mark = np.full(n_keys, -1, dtype=np.int64)
-    m = rows.shape[0]
+    m = idx.shape[0]
     if m == 0:
         return 0
+    n_keys = keys.points.shape[0]
+    key_acc = np.zeros((n_keys, 8), dtype=np.uint64)
+    key_mark = np.full(n_keys, -1, dtype=np.int64)
     # A stack of row ranges [lo, hi) with the [8]-sum of their equation already known.
     cap = 2 * 64 + m
     stack_lo = np.empty(cap, dtype=np.int64)
     stack_hi = np.empty(cap, dtype=np.int64)
     stack_sum = np.empty((cap, 4, 5), dtype=np.uint64)
+    leaves = np.empty(m, dtype=np.int64)
+    n_leaves = 0
     stack_lo[0] = 0
     stack_hi[0] = m
-    ge_store(stack_sum, 0, batch_equation_sum(rows, z, key_index, key_points, key_tab, odds,
-                                              r_points, k_scalars, s_scalars, key_acc,
-                                              key_mark))
+    ge_store(stack_sum, 0, batch_equation_sum(idx, z, rows, keys, prep, key_acc, key_mark))
     n_msm = 1
     top = 1
     while top > 0:
@@ -284,15 +365,15 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs, od
         total = ge_load(stack_sum, top)
         if ge_is_identity(total):
             for t in range(lo, hi):
-                out[rows[t]] = True
+                out[idx[t]] = True
             continue
         if hi - lo <= SINGLE_CHECK_ROWS:
-            verify_rows_single(rows[lo:hi], row_ok, key_index, key_points, key_tab, combs,
-                               r_points, k_scalars, s_scalars, out)
+            for t in range(lo, hi):
+                leaves[n_leaves] = idx[t]
+                n_leaves += 1
             continue
         mid = (lo + hi) // 2
-        left = batch_equation_sum(rows[lo:mid], z, key_index, key_points, key_tab, odds,
-                                  r_points, k_scalars, s_scalars, key_acc, key_mark)
+        left = batch_equation_sum(idx[lo:mid], z, rows, keys, prep, key_acc, key_mark)
         n_msm += 1
         stack_lo[top] = lo
         stack_hi[top] = mid
@@ -301,63 +382,75 @@ def batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs, od
         stack_hi[top + 1] = hi
         ge_store(stack_sum, top + 1, ge_sub(total, left))
         top += 2
+    verify_rows_single(leaves[:n_leaves], rows, keys, prep, out)
     return n_msm
 
 
 @njit(cache=True, nogil=True)
-def verify_chunk(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_points, key_ok,
-                 key_tab, combs, odds, z, use_batch, max_batch, start_single, out):
+def verify_chunk(rows, keys, z, plan, row_ok, out):
     """Verdicts for a chunk of rows into out; the whole pipeline for one thread.
 
-    row_ok (in/out): False for rows already known malformed. With use_batch False every
-    row is checked singly. With use_batch True rows go through the batch equation,
-    adaptively: locating k bad rows in a failed batch of m costs about (log2(k) + 1) / 2
-    extra MSMs over shrinking subsets, which beats single checks (comb tables) only while
-    bad rows are rare (measured crossover: 0.1-0.5% bad, scripts/bench_verify.py
-    --bad-share). So:
-      - batches start at max_batch rows (or in single mode when start_single says the
-        caller has seen many bad rows lately);
+    row_ok (in/out): False for rows already known malformed. With plan.use_batch False every
+    row is checked singly. Otherwise rows of suspect keys are checked singly, and the others
+    go through the batch equation, adaptively: locating k bad rows in a failed batch of m
+    costs about (log2(k) + 1) / 2 extra MSMs over shrinking subsets, which beats single
+    checks only while bad rows are rare (SINGLE_MODE_SHARE). So:
+      - batches start at plan.max_batch rows (or in single mode when plan.start_single says
+        the caller has seen many bad rows lately);
       - after a batch whose share of invalid rows exceeds SINGLE_MODE_SHARE, rows are
-        checked singly, PROBE_ROWS at a time;
+        checked singly, a probe of PROBE_ROWS rows at a time;
       - a probe under the share returns to batches, starting at PROBE_ROWS rows and
-        doubling after each clean batch up to max_batch.
+        doubling after each clean batch up to plan.max_batch; when such a return fails at
+        once, the next probe is twice as long (bad rows that come and go, as from keys not
+        yet known to be suspect, would otherwise pay a bisection per probe).
     Returns the number of MSMs run.
     """
-    n = sigs.shape[0]
-    r_points = np.empty((n, 4, 5), dtype=np.uint64)
-    k_scalars = np.empty((n, 4), dtype=np.uint64)
-    s_scalars = np.empty((n, 4), dtype=np.uint64)
-    prepare_rows(msg_data, msg_offsets, sigs, pks, row_ok, key_index, key_ok,
-                 r_points, k_scalars, s_scalars)
+    prep = new_prepared(row_ok)
+    prepare_rows(rows, keys, prep)
     out[:] = False
     good = np.flatnonzero(row_ok)
-    if not use_batch or good.shape[0] < 2:
-        verify_rows_single(good, row_ok, key_index, key_points, key_tab, combs, r_points,
-                           k_scalars, s_scalars, out)
+    if not plan.use_batch or good.shape[0] < 2:
+        verify_rows_single(good, rows, keys, prep, out)
         return 0
-    n_msm = 0
-    single_mode = start_single
-    size = PROBE_ROWS if start_single else max_batch
-    start = 0
-    while start < good.shape[0]:
-        rows = good[start:start + size]
-        if single_mode:
-            verify_rows_single(rows, row_ok, key_index, key_points, key_tab, combs, r_points,
-                               k_scalars, s_scalars, out)
+    trusted = np.empty(good.shape[0], dtype=np.int64)
+    suspect = np.empty(good.shape[0], dtype=np.int64)
+    n_trusted = 0
+    n_suspect = 0
+    for t in range(good.shape[0]):
+        i = good[t]
+        if keys.suspect[rows.key_index[i]]:
+            suspect[n_suspect] = i
+            n_suspect += 1
         else:
-            n_msm += batch_verify_rows(rows, z, row_ok, key_index, key_points, key_tab, combs,
-                                       odds, r_points, k_scalars, s_scalars, out)
+            trusted[n_trusted] = i
+            n_trusted += 1
+    verify_rows_single(suspect[:n_suspect], rows, keys, prep, out)
+    trusted = trusted[:n_trusted]
+    n_msm = 0
+    single_mode = plan.start_single
+    probe = PROBE_ROWS
+    size = probe if plan.start_single else plan.max_batch
+    start = 0
+    while start < n_trusted:
+        idx = trusted[start:start + size]
+        if single_mode:
+            verify_rows_single(idx, rows, keys, prep, out)
+        else:
+            n_msm += batch_verify_rows(idx, z, rows, keys, prep, out)
         n_bad = 0
-        for t in range(rows.shape[0]):
-            if not out[rows[t]]:
+        for t in range(idx.shape[0]):
+            if not out[idx[t]]:
                 n_bad += 1
-        if n_bad > SINGLE_MODE_SHARE * rows.shape[0]:
+        if n_bad > SINGLE_MODE_SHARE * idx.shape[0]:
+            if not single_mode and start > 0:
+                probe = min(2 * probe, plan.max_batch)  # a probe back to batches failed
             single_mode = True
-            size = PROBE_ROWS
+            size = probe
         elif single_mode:
             single_mode = False
             size = PROBE_ROWS
         else:
-            size = min(2 * size, max_batch)
-        start += rows.shape[0]
+            probe = PROBE_ROWS
+            size = min(2 * size, plan.max_batch)
+        start += idx.shape[0]
     return n_msm

@@ -256,12 +256,12 @@ def _recover_x(y):
 
 def niels_rows_int(points):
     """Affine Niels rows (n, 3, 5) of Python-int points (x, y): constant tables only."""
-    out = np.zeros((len(points), 3, 5), dtype=np.uint64)
-    for i, (x, y) in enumerate(points):
-        for j, v in enumerate(((y + x) % _P, (y - x) % _P, 2 * _D * x * y % _P)):
-            for k in range(5):
-                out[i, j, k] = (v >> (51 * k)) & ((1 << 51) - 1)
-    return out
+    mask = (1 << 51) - 1
+    limbs = [(v >> (51 * k)) & mask
+             for x, y in points
+             for v in ((y + x) % _P, (y - x) % _P, 2 * _D * x * y % _P)
+             for k in range(5)]
+    return np.array(limbs, dtype=np.uint64).reshape(len(points), 3, 5)
 
 
 # The base point B as Python ints (x, y).

@@ -5,25 +5,29 @@ Two tables per point. The comb serves single verification; the odd multiples (se
 
 Fixed-base scalar multiplication by a precomputed comb (ref10 `ge_scalarmult_base`):
 
-For a point P the table holds T[i][j] = (j+1) * 256^i * P in affine Niels form, for
-i in 0..31 and j in 0..7 (256 points, 30 KiB). A scalar s < 2^255 is written in signed
-radix 16, s = sum_{k=0}^{63} e_k 16^k with e_k in [-8, 8), and
-  1. h = sum over odd k of e_k * 16^(k-1) * P    (32 table madds: 16^(k-1) = 256^((k-1)/2))
-  2. h = 16 * h                                   (4 doublings)
-  3. h += sum over even k of e_k * 16^k * P       (32 table madds)
-cost = 64 madds + 4 doublings, against ~253 doublings + ~50 adds for a sliding window:
-about 3x cheaper, which is why the key cache keeps one table per frequently seen key, and
-the base point B has a constant one.
+A comb of R rows holds T[i][j] = (j+1) * 16^(G i) * P in affine Niels form, for i in
+0..R-1, j in 0..7 and G = 64 / R (R * 8 points of 120 bytes). A scalar s < 2^255 is written
+in signed radix 16, s = sum_{k=0}^{63} e_k 16^k with e_k in [-8, 8], so with k = G i + r
+  s P = sum_{r} 16^r sum_{i} e_{G i + r} T[i]
+and Horner over r from G-1 down to 0 evaluates it:
+  h = 0; for r = G-1 .. 0: h = 16 h (4 doublings, not before the first r);
+                           h += e_{G i + r} T[i] for every row i   (R table madds)
+cost = 64 madds + 4 (G - 1) doublings, against ~253 doublings + ~50 adds for a sliding
+window. B has the full comb (R = 32, G = 2: T[i] = 256^i multiples, 30 KiB, 64 madds + 4
+doublings, ref10's `ge_scalarmult_base`); cached keys get R = 8 (G = 8, 7.5 KiB, 64 madds
++ 28 doublings), four times smaller for the price of 24 doublings per check, so a memory
+budget holds four times as many keys. B's rows 0, 4, 8, ... are an R = 8 comb of B, so a
+single check runs both combs on one Horner chain (kernels.verify_x8).
 
-Building a table: 8 doublings and 7 additions per row i, then one batch inversion
-(Montgomery's trick, 3 multiplications per point plus one inversion) to make all 256
-points affine.
+Building a table: 4 G doublings and 7 additions per row i, then one batch inversion
+(Montgomery's trick, 3 multiplications per point plus one inversion) to make all points
+affine.
 """
 import numpy as np
 from numba import njit
 
 from kernels.edwards import (
-    BASE_XY, affine_add_int, ge_add_cached, ge_dbl, ge_dbl_n, ge_identity, ge_madd, ge_msub,
+    _D as _D_INT, _P, BASE_XY, ge_add_cached, ge_dbl, ge_dbl_n, ge_identity, ge_madd, ge_msub,
     ge_to_cached, niels_load, niels_rows_int,
 )
 from kernels.field25519 import (
@@ -31,10 +35,12 @@ from kernels.field25519 import (
 )
 
 __all__ = ["comb_table_build", "comb_mul", "comb_digits", "odd_multiples_build", "BASE_COMB",
-           "ODD_MULTIPLES"]
+           "BASE_BYTE_COMB", "ODD_MULTIPLES", "KEY_COMB_ROWS", "COMB_COLS"]
 
 COMB_ROWS = 32
 COMB_COLS = 8
+# Rows of a cached key's comb (see the module docstring for the trade-off).
+KEY_COMB_ROWS = 8
 # Width-8 sliding-window tables: P, 3P, ..., 127P.
 ODD_MULTIPLES = 64
 
@@ -79,21 +85,22 @@ def _to_affine_niels(xs, ys, zs, out):
 
 @njit(cache=True, nogil=True)
 def comb_table_build(P, table):
-    """Fill table (32, 8, 3, 5) with (j+1) * 256^i * P in affine Niels form."""
-    n = COMB_ROWS * COMB_COLS
+    """Fill table (R, 8, 3, 5) with (j+1) * 16^(G i) * P in affine Niels form, G = 64 / R."""
+    rows = table.shape[0]
+    n = rows * COMB_COLS
     xs = np.empty((n, 5), dtype=np.uint64)
     ys = np.empty((n, 5), dtype=np.uint64)
     zs = np.empty((n, 5), dtype=np.uint64)
     base = P
-    for i in range(COMB_ROWS):
+    for i in range(rows):
         step = ge_to_cached(base)
         acc = base
         for j in range(COMB_COLS):
             if j > 0:
                 acc = ge_add_cached(acc, step)
             _store_xyz(xs, ys, zs, i * COMB_COLS + j, acc)
-        if i + 1 < COMB_ROWS:
-            base = ge_dbl_n(base, 8)
+        if i + 1 < rows:
+            base = ge_dbl_n(base, 256 // rows)
     _to_affine_niels(xs, ys, zs, table.reshape((n, 3, 5)))
 
 
@@ -139,30 +146,93 @@ def _add_digit(h, table, i, d):
 
 @njit(cache=True, nogil=True)
 def comb_mul(table, s, e):
-    """[s]P for the point P whose comb table is given; e is int8 scratch of length 64."""
+    """[s]P for the point P whose comb table (R rows) is given; e is int8 scratch of 64."""
     comb_digits(s, e)
+    rows = table.shape[0]
+    group = 64 // rows
     h = ge_identity()
-    for k in range(1, 64, 2):
-        h = _add_digit(h, table, k >> 1, e[k])
-    h = ge_dbl_n(h, 4)
-    for k in range(0, 64, 2):
-        h = _add_digit(h, table, k >> 1, e[k])
+    for r in range(group - 1, -1, -1):
+        if r < group - 1:
+            h = ge_dbl_n(h, 4)
+        for i in range(rows):
+            h = _add_digit(h, table, i, e[group * i + r])
     return h
 
 
-def _base_comb():
-    # Built once at import with plain Python ints, so importing kernels compiles nothing.
-    table = np.zeros((COMB_ROWS, COMB_COLS, 3, 5), dtype=np.uint64)
-    base = BASE_XY
-    for i in range(COMB_ROWS):
-        row = [base]
-        for _ in range(COMB_COLS - 1):
-            row.append(affine_add_int(row[-1], base))
-        table[i] = niels_rows_int(row)
-        for _ in range(8):
-            base = affine_add_int(base, base)
-    return table
+def _to_affine_int(points):
+    """Affine (x, y) of projective Python-int points (X, Y, Z), one inversion for all
+    (Montgomery's trick)."""
+    p = _P
+    prefix, run = [], 1
+    for _, _, z in points:
+        prefix.append(run)
+        run = run * z % p
+    inv = pow(run, p - 2, p)
+    out = [None] * len(points)
+    for t in range(len(points) - 1, -1, -1):
+        x, y, z = points[t]
+        zinv = inv * prefix[t] % p
+        inv = inv * z % p
+        out[t] = (x * zinv % p, y * zinv % p)
+    return out
 
+
+def _add_int(P1, q):
+    """Projective (X : Y : Z) + affine q with Python ints (a = -1 twisted Edwards)."""
+    p = _P
+    X, Y, Z = P1
+    qx, qy = q
+    A = Z * Z % p
+    C = X * qx % p
+    D = Y * qy % p
+    E = _D_INT * C * D % p
+    F, G = (A - E) % p, (A + E) % p
+    return Z * F * ((X + Y) * (qx + qy) - C - D) % p, Z * G * (D + C) % p, F * G % p
+
+
+def _dbl_int(P1):
+    """2 (X : Y : Z) with Python ints (a = -1: the dbl-2008-bbjlp formulas)."""
+    p = _P
+    X, Y, Z = P1
+    B = (X + Y) * (X + Y) % p
+    C, D = X * X % p, Y * Y % p
+    F = (D - C) % p
+    J = (F - 2 * Z * Z) % p
+    return (B - C - D) * J % p, F * (-C - D) % p, F * J % p
+
+
+def _multiples_int(starts, count):
+    """Affine j * Q for j = 1..count and each affine Q in starts (Python ints)."""
+    rows = []
+    for q in starts:
+        P1 = (q[0], q[1], 1)
+        for _ in range(count):
+            rows.append(P1)
+            P1 = _add_int(P1, q)
+    return _to_affine_int(rows)
+
+
+def _powers_of_two_int(shift, count):
+    """Affine 2^(shift i) * B for i in 0..count-1 (Python ints)."""
+    P1, points = (BASE_XY[0], BASE_XY[1], 1), []
+    for _ in range(count):
+        points.append(P1)
+        for _ in range(shift):
+            P1 = _dbl_int(P1)
+    return _to_affine_int(points)
+
+
+# Both tables are built once at import with plain Python ints (one inversion each), so
+# importing kernels compiles nothing.
 
 # (j+1) * 256^i * B: the base point's comb.
-BASE_COMB = _base_comb()
+BASE_COMB = niels_rows_int(_multiples_int(_powers_of_two_int(8, COMB_ROWS), COMB_COLS)).reshape(
+    COMB_ROWS, COMB_COLS, 3, 5)
+
+# j * 2^(32 i) * B (i < 8, 1 <= j <= 128): B in signed radix 256 on the Horner chain of a
+# key's 8-row comb (kernels.verify_x8), half the madds of radix 16. 120 KiB.
+BYTE_COMB_ROWS = 8
+BYTE_COMB_COLS = 128
+BASE_BYTE_COMB = niels_rows_int(_multiples_int(_powers_of_two_int(32, BYTE_COMB_ROWS),
+                                               BYTE_COMB_COLS)).reshape(
+    BYTE_COMB_ROWS, BYTE_COMB_COLS, 3, 5)

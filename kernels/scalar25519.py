@@ -23,7 +23,7 @@ from kernels.int128 import mul64
 
 __all__ = [
     "L_INT", "L_LIMBS", "sc_load", "sc_at", "sc_store", "sc_is_canonical", "sc_reduce_wide",
-    "sc_reduce_bytes64", "sc_acc_mul", "sc_neg", "sc_signed_digits", "sc_wnaf",
+    "sc_reduce_bytes64", "sc_acc_mul", "sc_neg", "sc_signed_digits", "sc_signed_bytes", "sc_wnaf",
     "sc_from_int", "sc_to_int",
 ]
 
@@ -209,6 +209,21 @@ def sc_signed_digits(s, c, n_windows, out, row):
             carry = 1
         else:
             out[row, j] = v
+            carry = 0
+
+
+@njit(cache=True, nogil=True)
+def sc_signed_bytes(s, out):
+    """Signed radix-256 digits of s (< 2^254, e.g. any scalar < L) into out[0:32] (int8):
+    s = sum d_w 256^w with d_w in [-128, 128)."""
+    carry = 0
+    for w in range(32):
+        v = np.int64((s[w >> 3] >> np.uint64(8 * (w & 7))) & np.uint64(255)) + carry
+        if v >= 128:
+            out[w] = np.int8(v - 256)
+            carry = 1
+        else:
+            out[w] = np.int8(v)
             carry = 0
 
 

@@ -1,19 +1,21 @@
 """The Numba ZIP-215 backend: key cache, thread split, and the call into kernels/.
 
-`verify_columns` is the backend entry point used by `engine.verify` (see its docstring for
+`verify_columns` is the backend entry point used by `engine.verification.api` (see its docstring for
 the contract). Per call:
   1. distinct public keys are found with one `np.unique` over the 32-byte key column;
   2. each distinct key is looked up in a process-wide cache of decompressed keys (a
      validator set is small and its keys repeat across calls); misses are decompressed in
-     one kernel call, and keys that repeat get precomputed tables: a fixed-base comb, which
-     makes their single checks (and so locating bad rows in a failed batch) ~2.5x cheaper,
-     and odd multiples, which make their batch MSM terms cheaper;
+     one kernel call, and keys that repeat get precomputed tables within a memory budget
+     (`KeyCache`): a comb, which makes their single checks cheaper, and odd multiples,
+     which make their batch MSM terms cheaper;
   3. rows are split into `threads` contiguous chunks; each chunk runs
      `kernels.ed25519_verify.verify_chunk` (nogil) in a worker thread with its own
      128-bit random coefficients z_i from the OS CSPRNG;
-  4. the share of rows that failed the signature equation feeds a decaying average over
-     about the last 65K rows, so the next call can start in single-check mode when bad
-     rows are common (see verify_chunk).
+  4. what the call saw steers the next one: per key, a decaying count of its failed rows
+     marks keys whose rows mostly fail as suspect (their rows are checked singly, outside
+     the batches: a validator with a wrong key fails every row); over the other rows, a
+     decaying share of invalid rows lets the next call start in single-check mode when bad
+     rows are common. Both steer the work only, never a verdict.
 """
 from __future__ import annotations
 
@@ -24,10 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from kernels.ed25519_verify import SINGLE_MODE_SHARE, build_key_tables, decompress_rows, verify_chunk
-from kernels.fixed_base import ODD_MULTIPLES
+from kernels.ed25519_verify import (
+    SINGLE_MODE_SHARE, BatchPlan, KeyTables, SignedRows, build_key_tables, decompress_rows,
+    verify_chunk,
+)
+from kernels.fixed_base import COMB_COLS, KEY_COMB_ROWS, ODD_MULTIPLES
 
-__all__ = ["verify_columns", "forget_bad_share", "KeyCache", "KEY_CACHE", "MAX_BATCH_ROWS"]
+__all__ = ["verify_columns", "forget_bad_share", "KeyCache", "KEY_CACHE", "MAX_BATCH_ROWS",
+           "TABLE_BYTES_PER_KEY", "key_table_budget"]
 
 # Rows per batch equation. Larger batches amortize Pippenger's bucket sums and coalesce
 # more rows per key: on a 16,384-row column from 1,000 keys, batches of 4,096 / 8,192 /
@@ -74,19 +80,52 @@ def set_heap_scratch(on: bool) -> None:
 
 
 
+# Bytes of precomputed tables per cached key: a comb of KEY_COMB_ROWS rows and the odd
+# multiples, both 8 x 3 x 5 uint64 per point (kernels.fixed_base): 15 KiB.
+TABLE_BYTES_PER_KEY = (KEY_COMB_ROWS * COMB_COLS + ODD_MULTIPLES) * 3 * 5 * 8
+_DEFAULT_TABLE_MB = 256
+
+
+def key_table_budget() -> int:
+    """Bytes the key cache may spend on tables: BIZRA_KEY_TABLES_MB (default 256, i.e. tables
+    for 17,476 keys), from the environment when the cache is created."""
+    raw = os.environ.get("BIZRA_KEY_TABLES_MB", "").strip()
+    if not raw:
+        return _DEFAULT_TABLE_MB << 20
+    try:
+        mb = int(raw)
+    except ValueError:
+        raise ValueError(f"BIZRA_KEY_TABLES_MB: not an integer: {raw!r}") from None
+    if mb < 0:
+        raise ValueError(f"BIZRA_KEY_TABLES_MB: must be >= 0, got {mb}")
+    return mb << 20
+
+
+# A key is suspect while its decaying count of failed rows is at least this and at least
+# half its decaying count of rows (both halve each time the key is seen in a call). One
+# failed row is enough: with 10K validators a column of 16K rows holds ~1.6 rows per key, and
+# a wrongly suspected key only costs its next rows a single check each.
+_SUSPECT_MIN_BAD = 1.0
+
+
 class KeyCache:
     """Decompressed public keys (extended points, Z = 1) by their 32-byte encoding, plus, for
     each key seen at least twice, its precomputed tables (kernels.fixed_base): a comb for
-    single checks (30 KiB) and odd multiples for batch MSMs (7.5 KiB).
+    single checks and odd multiples for batch MSMs, 15 KiB per key (TABLE_BYTES_PER_KEY).
 
     Bounded: past `capacity` keys it starts over (a validator set is far smaller; an
-    adversary sending fresh keys only costs itself decompression), and at most
-    `comb_capacity` keys get tables (the first ones to repeat).
+    adversary sending fresh keys only costs itself decompression), and tables go to at most
+    `table_budget // TABLE_BYTES_PER_KEY` keys (the first ones to repeat; 17,476 keys with
+    the default 256 MiB). Keys past the budget are checked without tables: their single
+    checks cost about twice as much, verdicts are the same.
+
+    Per key it also keeps decaying counts of rows and failed rows (`suspects`).
     """
 
-    def __init__(self, capacity: int = 1 << 20, comb_capacity: int = 2048):
+    def __init__(self, capacity: int = 1 << 20, table_budget: int | None = None):
         self.capacity = capacity
-        self.comb_capacity = comb_capacity
+        budget = key_table_budget() if table_budget is None else table_budget
+        self.table_capacity = budget // TABLE_BYTES_PER_KEY
         self._lock = threading.Lock()
         self._clear()
 
@@ -95,17 +134,24 @@ class KeyCache:
         self._points = np.empty((1024, 4, 5), dtype=np.uint64)
         self._ok = np.empty(1024, dtype=np.bool_)
         self._seen = np.zeros(1024, dtype=np.int64)
-        self._comb_of = np.full(1024, -1, dtype=np.int64)
-        self._combs = np.empty((0, 32, 8, 3, 5), dtype=np.uint64)
+        self._table_of = np.full(1024, -1, dtype=np.int64)
+        self._recent_rows = np.zeros(1024, dtype=np.float64)
+        self._recent_bad = np.zeros(1024, dtype=np.float64)
+        self._combs = np.empty((0, KEY_COMB_ROWS, COMB_COLS, 3, 5), dtype=np.uint64)
         self._odds = np.empty((0, ODD_MULTIPLES, 3, 5), dtype=np.uint64)
-        self._n_combs = 0
+        self._n_tables = 0
 
     def __len__(self) -> int:
         return len(self._slot)
 
-    def lookup(self, keys: np.ndarray, counts: np.ndarray, names: list[bytes] | None = None):
-        """For distinct keys (u, 32) uint8 appearing counts[j] times in this call:
-        (points (u, 4, 5), decodable (u,), table index (u,) or -1, combs, odd multiples).
+    @property
+    def n_tables(self) -> int:
+        return self._n_tables
+
+    def lookup(self, keys: np.ndarray, counts: np.ndarray,
+               names: list[bytes] | None = None) -> tuple[KeyTables, np.ndarray]:
+        """For distinct keys (u, 32) uint8 appearing counts[j] times in this call: their
+        KeyTables (kernels.ed25519_verify) and their slots (for `record`).
         ``names``: the keys as bytes, when the caller has them already."""
         if names is None:
             names = [k.tobytes() for k in keys]
@@ -119,8 +165,22 @@ class KeyCache:
                 slots[missing] = self._insert(keys[missing], [names[j] for j in missing])
             self._seen[slots] += counts
             self._build_tables(slots)
-            return (self._points[slots], self._ok[slots], self._comb_of[slots], self._combs,
-                    self._odds)
+            suspect = ((self._recent_bad[slots] >= _SUSPECT_MIN_BAD)
+                       & (2 * self._recent_bad[slots] >= self._recent_rows[slots]))
+            tables = KeyTables(self._points[slots], self._ok[slots], self._table_of[slots],
+                               self._combs, self._odds, suspect)
+            return tables, slots
+
+    def record(self, slots: np.ndarray, rows: np.ndarray, bad: np.ndarray) -> None:
+        """After a call: rows[j] of its checked rows belonged to key slots[j], bad[j] failed.
+        Races between concurrent calls only blur these counts, which steer work only."""
+        self._recent_rows[slots] = 0.5 * self._recent_rows[slots] + rows
+        self._recent_bad[slots] = 0.5 * self._recent_bad[slots] + bad
+
+    def forget_suspects(self) -> None:
+        """Drop the per-key counts of failed rows (benchmarks isolate their cases with it)."""
+        self._recent_rows[:] = 0
+        self._recent_bad[:] = 0
 
     def _insert(self, keys: np.ndarray, names: list[bytes]) -> np.ndarray:
         points = np.empty((len(keys), 4, 5), dtype=np.uint64)
@@ -128,23 +188,26 @@ class KeyCache:
         decompress_rows(np.ascontiguousarray(keys), points, ok)
         start = len(self._slot)
         self._grow(start + len(keys))
-        self._points[start:start + len(keys)] = points
-        self._ok[start:start + len(keys)] = ok
-        self._seen[start:start + len(keys)] = 0
-        self._comb_of[start:start + len(keys)] = -1
+        end = start + len(keys)
+        self._points[start:end] = points
+        self._ok[start:end] = ok
+        self._seen[start:end] = 0
+        self._table_of[start:end] = -1
+        self._recent_rows[start:end] = 0
+        self._recent_bad[start:end] = 0
         for j, name in enumerate(names):
             self._slot[name] = start + j
-        return np.arange(start, start + len(keys), dtype=np.int64)
+        return np.arange(start, end, dtype=np.int64)
 
     def _build_tables(self, slots: np.ndarray) -> None:
-        want = slots[(self._seen[slots] >= 2) & (self._comb_of[slots] < 0) & self._ok[slots]]
-        want = want[: max(0, self.comb_capacity - self._n_combs)]
+        want = slots[(self._seen[slots] >= 2) & (self._table_of[slots] < 0) & self._ok[slots]]
+        want = want[: max(0, self.table_capacity - self._n_tables)]
         if not len(want):
             return
-        start = self._n_combs
+        start = self._n_tables
         if start + len(want) > len(self._combs):
             # New arrays, never resized in place: calls in flight keep reading the old ones.
-            cap = min(self.comb_capacity, max(2 * len(self._combs), start + len(want)))
+            cap = min(self.table_capacity, max(2 * len(self._combs), start + len(want)))
             for name in ("_combs", "_odds"):
                 old = getattr(self, name)
                 grown = np.empty((cap,) + old.shape[1:], dtype=np.uint64)
@@ -152,14 +215,14 @@ class KeyCache:
                 setattr(self, name, grown)
         end = start + len(want)
         build_key_tables(self._points[want], self._combs[start:end], self._odds[start:end])
-        self._comb_of[want] = np.arange(start, start + len(want))
-        self._n_combs += len(want)
+        self._table_of[want] = np.arange(start, end)
+        self._n_tables += len(want)
 
     def _grow(self, size: int) -> None:
         if size <= len(self._ok):
             return
         cap = max(size, 2 * len(self._ok))
-        for name in ("_points", "_ok", "_seen", "_comb_of"):
+        for name in ("_points", "_ok", "_seen", "_table_of", "_recent_rows", "_recent_bad"):
             old = getattr(self, name)
             new = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
             new[: len(old)] = old
@@ -209,7 +272,7 @@ def _random_coefficients(n: int) -> np.ndarray:
 
 
 def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
-    """ZIP-215 verdict per row of an `engine.verify.VerifyColumns` (see module docstring)."""
+    """ZIP-215 verdict per row of an `engine.verification.api.VerifyColumns` (see module docstring)."""
     n = cols.n
     out = np.zeros(n, dtype=np.bool_)
     if n == 0:
@@ -217,16 +280,16 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
     msg_data, msg_offsets = _readonly(cols.msg_data), _readonly(cols.msg_offsets)
     sigs, pks = _readonly(cols.sigs), _readonly(cols.pks)
     distinct, key_index, counts, names = _distinct_keys(pks)
-    key_points, key_ok, key_tab, combs, odds = KEY_CACHE.lookup(distinct, counts, names)
+    keys, slots = KEY_CACHE.lookup(distinct, counts, names)
     row_ok = np.array(cols.well_formed, dtype=np.bool_, copy=True)
     z = _random_coefficients(n)
-    start_single = bool(batch and _recent_bad_share > SINGLE_MODE_SHARE)
+    plan = BatchPlan(bool(batch), MAX_BATCH_ROWS, bool(batch and _recent_bad_share > SINGLE_MODE_SHARE))
 
     def run(lo: int, hi: int) -> None:
         # msg_offsets stay absolute: the kernel reads msg_data at [offsets[i], offsets[i+1]).
-        verify_chunk(msg_data, msg_offsets[lo:hi + 1], sigs[lo:hi], pks[lo:hi], row_ok[lo:hi],
-                     key_index[lo:hi], key_points, key_ok, key_tab, combs, odds, z[lo:hi], batch,
-                     MAX_BATCH_ROWS, start_single, out[lo:hi])
+        rows = SignedRows(msg_data, msg_offsets[lo:hi + 1], sigs[lo:hi], pks[lo:hi],
+                          key_index[lo:hi])
+        verify_chunk(rows, keys, z[lo:hi], plan, row_ok[lo:hi], out[lo:hi])
 
     n_chunks = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
     if n_chunks == 1:
@@ -235,7 +298,11 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
         bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
         with ThreadPoolExecutor(max_workers=n_chunks) as pool:
             list(pool.map(run, bounds[:-1], bounds[1:]))
-    _remember_bad_share(row_ok, out)
+    failed = row_ok & ~out
+    KEY_CACHE.record(slots, np.bincount(key_index, weights=row_ok, minlength=len(slots)),
+                     np.bincount(key_index, weights=failed, minlength=len(slots)))
+    trusted = row_ok & ~keys.suspect[key_index]
+    _remember_bad_share(trusted, out)
     return out
 
 

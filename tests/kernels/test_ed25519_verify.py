@@ -31,9 +31,11 @@ from tests.support.ed25519_cases import adversarial_cases
 from tests.support import nojit
 from tests.support.nojit import jit_only
 from kernels.ed25519_verify import (
-    SINGLE_CHECK_ROWS, STRAUS_MAX_TERMS, batch_equation_holds, batch_verify_rows,
-    build_key_tables, decompress_rows, prepare_rows, verify_chunk, verify_rows_single,
+    SINGLE_CHECK_ROWS, STRAUS_MAX_TERMS, BatchPlan, KeyTables, Prepared, SignedRows,
+    batch_equation_holds, batch_verify_rows, build_key_tables, decompress_rows, prepare_rows,
+    verify_chunk, verify_rows_single,
 )
+from kernels.fixed_base import KEY_COMB_ROWS
 
 L = ref.L
 # Which keys get precomputed tables (comb + odd multiples): none, every key, every other key.
@@ -77,7 +79,7 @@ class Batch:
         self.key_tab = np.full(n_keys, -1, dtype=np.int64)
         with_tab = {"none": [], "all": list(range(n_keys)),
                     "half": list(range(0, n_keys, 2))}[combs]
-        self.combs = np.zeros((max(1, len(with_tab)), 32, 8, 3, 5), dtype=np.uint64)
+        self.combs = np.zeros((max(1, len(with_tab)), KEY_COMB_ROWS, 8, 3, 5), dtype=np.uint64)
         self.odds = np.zeros((max(1, len(with_tab)), 64, 3, 5), dtype=np.uint64)
         if with_tab:
             build_key_tables(self.key_points[with_tab], self.combs, self.odds)
@@ -88,15 +90,23 @@ class Batch:
         self.z = np.array([[v & (2**64 - 1), v >> 64] for v in z_values],
                           dtype=np.uint64).reshape(n, 2)
 
+    def rows(self, lo=0, hi=None):
+        hi = self.n if hi is None else hi
+        return SignedRows(self.msg_data, self.msg_offsets[lo:hi + 1], self.sigs[lo:hi],
+                          self.pks[lo:hi], self.key_index[lo:hi])
+
+    def keys(self, suspect=None):
+        n_keys = len(self.key_ok)
+        suspect = np.zeros(n_keys, np.bool_) if suspect is None else suspect
+        return KeyTables(self.key_points, self.key_ok, self.key_tab, self.combs, self.odds,
+                         suspect)
+
     def prepare(self):
         n = self.n
-        self.row_ok = self.well_formed.copy()
-        self.r_points = np.zeros((n, 4, 5), dtype=np.uint64)
-        self.k_scalars = np.zeros((n, 4), dtype=np.uint64)
-        self.s_scalars = np.zeros((n, 4), dtype=np.uint64)
-        prepare_rows(self.msg_data, self.msg_offsets, self.sigs, self.pks, self.row_ok,
-                     self.key_index, self.key_ok, self.r_points, self.k_scalars,
-                     self.s_scalars)
+        self.prep = Prepared(self.well_formed.copy(), np.zeros((n, 4, 5), dtype=np.uint64),
+                             np.zeros((n, 4), dtype=np.uint64), np.zeros((n, 4), dtype=np.uint64))
+        prepare_rows(self.rows(), self.keys(), self.prep)
+        self.row_ok, self.r_points, self.k_scalars, self.s_scalars = self.prep
         return self
 
     def good_rows(self):
@@ -104,29 +114,22 @@ class Batch:
 
     def equation_holds(self, rows=None):
         rows = self.good_rows() if rows is None else rows
-        return bool(batch_equation_holds(rows, self.z, self.key_index, self.key_points,
-                                         self.key_tab, self.odds, self.r_points,
-                                         self.k_scalars, self.s_scalars))
+        return bool(batch_equation_holds(rows, self.z, self.rows(), self.keys(), self.prep))
 
     def batch_verify(self, rows, out):
-        return int(batch_verify_rows(rows, self.z, self.row_ok, self.key_index,
-                                     self.key_points, self.key_tab, self.combs, self.odds,
-                                     self.r_points, self.k_scalars, self.s_scalars, out))
+        return int(batch_verify_rows(rows, self.z, self.rows(), self.keys(), self.prep, out))
 
     def single(self, rows=None):
         rows = self.good_rows() if rows is None else rows
         out = np.zeros(self.n, dtype=np.bool_)
-        verify_rows_single(rows, self.row_ok, self.key_index, self.key_points, self.key_tab,
-                           self.combs, self.r_points, self.k_scalars, self.s_scalars, out)
+        verify_rows_single(rows, self.rows(), self.keys(), self.prep, out)
         return out
 
-    def chunk(self, use_batch, max_batch, start_single=False):
+    def chunk(self, use_batch, max_batch, start_single=False, suspect=None):
         row_ok = self.well_formed.copy()
         out = np.ones(self.n, dtype=np.bool_)  # verify_chunk must overwrite every row
-        n_msm = verify_chunk(self.msg_data, self.msg_offsets, self.sigs, self.pks, row_ok,
-                             self.key_index, self.key_points, self.key_ok, self.key_tab,
-                             self.combs, self.odds, self.z, use_batch, max_batch,
-                             start_single, out)
+        n_msm = verify_chunk(self.rows(), self.keys(suspect), self.z,
+                             BatchPlan(use_batch, max_batch, start_single), row_ok, out)
         return out, int(n_msm)
 
 
@@ -399,9 +402,8 @@ def test_verify_chunk_on_a_slice_with_absolute_offsets(pool):
     for use_batch in (False, True):
         row_ok = b.well_formed[lo:hi].copy()
         out = np.ones(hi - lo, dtype=np.bool_)
-        verify_chunk(b.msg_data, b.msg_offsets[lo:hi + 1], b.sigs[lo:hi], b.pks[lo:hi], row_ok,
-                     b.key_index[lo:hi], b.key_points, b.key_ok, b.key_tab, b.combs, b.odds,
-                     b.z[lo:hi], use_batch, 8192, False, out)
+        verify_chunk(b.rows(lo, hi), b.keys(), b.z[lo:hi], BatchPlan(use_batch, 8192, False),
+                     row_ok, out)
         assert out.tolist() == [i not in bad for i in range(lo, hi)], use_batch
 
 

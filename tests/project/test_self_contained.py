@@ -11,9 +11,6 @@ import tomllib
 from tests.support import ROOT
 
 VECTORS = ROOT / "engine" / "verification" / "vectors"
-# kernels/ed25519_verify.py is frozen while the verifier is rewritten for speed (another branch);
-# its one old citation goes with that rewrite. Nothing else may carry one.
-FROZEN = {"kernels/ed25519_verify.py"}
 # Spelled in pieces so that this file does not match itself.
 _SHARED, _DESIGN, _ISSUE = "../" + "shared", "DESIGN" + " section", "iss" + "ue"
 OUTSIDE = re.compile("|".join([re.escape(_SHARED), r"\bshared/vectors\b", _DESIGN, r"DESIGN\.md", r"STYLE\.md",
@@ -31,7 +28,7 @@ def test_no_tracked_file_refers_outside_the_checkout() -> None:
     offenders = []
     for name in files:
         path = ROOT / name
-        if name in FROZEN or not path.is_file() or path.suffix in (".png", ".parquet"):
+        if not path.is_file() or path.suffix in (".png", ".parquet"):
             continue
         text = path.read_text(errors="replace")
         offenders += [f"{name}:{i}: {line.strip()[:100]}" for i, line in enumerate(text.splitlines(), 1)
