@@ -56,7 +56,9 @@ __all__ = [
     "generate_dataset",
     "signed_attestations",
     "signed_columns",
+    "validator_columns",
     "votes_near_main",
+    "with_bad_rows",
 ]
 
 # Truth codes returned by generate_dataset (never written to the Parquet files).
@@ -132,6 +134,58 @@ def signed_columns(n_rows: int, n_keys: int, *, seed: int = 1, msg_len: int = 12
     msgs = rng.integers(0, 256, size=(n_rows, msg_len), dtype=np.uint8)
     sigs = keymod.sign_many(msgs, seeds, key_index=owner, threads=1)
     return to_columns(msgs, sigs, public_keys[owner].reshape(n_rows, 32))
+
+
+class ValidatorColumn(NamedTuple):
+    """Honest rows of one column: messages (n, len), signatures (n, 64), public keys (n, 32),
+    and the validator of each row."""
+
+    messages: np.ndarray
+    signatures: np.ndarray
+    public_keys: np.ndarray
+    owner: np.ndarray
+
+
+def validator_columns(n_validators: int, n_columns: int, rows: int, *, seed: int,
+                      msg_len: int = 110) -> list[ValidatorColumn]:
+    """Columns of honest signatures as a validator set produces them: each row signed by a
+    validator drawn uniformly from n_validators (validator v's key comes from a seed derived
+    from v, so every column of a set shares its keys). Example:
+    ``validator_columns(10_000, 4, 16_384, seed=1)[0].owner.max() < 10_000``."""
+    rng = np.random.default_rng(seed)
+    owners = rng.integers(0, n_validators, (n_columns, rows))
+    used = np.unique(owners)
+    seeds = np.zeros((len(used), 32), np.uint8)
+    seeds[:, :8] = used.astype("<u8").view(np.uint8).reshape(-1, 8)
+    public_keys, _ = keymod.keypairs_from_seeds(seeds)
+    columns = []
+    for owner in owners:
+        slot = np.searchsorted(used, owner)
+        msgs = rng.integers(0, 256, (rows, msg_len), dtype=np.uint8)
+        sigs = keymod.sign_many(msgs, seeds, key_index=slot)
+        columns.append(ValidatorColumn(msgs, sigs, public_keys[slot], owner))
+    return columns
+
+
+def with_bad_rows(column: ValidatorColumn, mode: str, share: float, n_validators: int, *,
+                  seed: int) -> tuple[VerifyColumns, np.ndarray]:
+    """The column with one message bit flipped after signing (so S < L and R still decodes)
+    in a `share` of its rows ("scattered": tampered signatures all over the set) or in every
+    row of a `share` of the validators ("concentrated": a few validators whose every
+    signature fails, as after a wrong key or domain tag; the same validators for any seed);
+    mode "clean" flips nothing. Returns the verify columns and the expected verdicts."""
+    rng = np.random.default_rng(seed)
+    if mode == "scattered":
+        bad = rng.random(len(column.owner)) < share
+    elif mode == "concentrated":
+        bad = (np.random.default_rng(99).random(n_validators) < share)[column.owner]
+    elif mode == "clean":
+        bad = np.zeros(len(column.owner), bool)
+    else:
+        raise ValueError(f"mode: expected clean, scattered or concentrated, got {mode!r}")
+    msgs = column.messages.copy()
+    msgs[bad, msgs.shape[1] // 2] ^= 1
+    return to_columns(msgs, column.signatures, column.public_keys), ~bad
 
 
 class SignedRows(NamedTuple):

@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.verification import numba_backend
 from engine.synthetic import signed_columns as make_signatures
+from engine.synthetic import validator_columns, with_bad_rows
 from engine.verification.api import use_heap_scratch
 from engine.verification.sodium_backend import verify_columns as sodium_verify_columns
 
@@ -125,45 +126,6 @@ GRID_VALIDATORS = (1_000, 10_000, 100_000)
 GRID_CASES = (("clean", 0.0), ("scattered", 0.005), ("scattered", 0.02), ("concentrated", 0.02))
 
 
-def streamed_columns(n_validators: int, n_columns: int, rows: int, seed: int):
-    """n_columns columns of `rows` honest 110-byte messages, each row signed by a validator
-    drawn uniformly from n_validators (keys from seeds; libsodium signs), plus each row's
-    validator."""
-    import nacl.bindings as sodium
-
-    rng = np.random.default_rng(seed)
-    owners = rng.integers(0, n_validators, (n_columns, rows))
-    pairs = {v: sodium.crypto_sign_seed_keypair(int(v).to_bytes(8, "little") * 4)
-             for v in np.unique(owners)}
-    columns = []
-    for owner in owners:
-        msgs = rng.integers(0, 256, (rows, 110), dtype=np.uint8)
-        pks = np.frombuffer(b"".join(pairs[v][0] for v in owner), np.uint8).reshape(rows, 32)
-        sigs = np.frombuffer(b"".join(sodium.crypto_sign(m.tobytes(), pairs[v][1])[:64]
-                                      for m, v in zip(msgs, owner)), np.uint8).reshape(rows, 64)
-        columns.append((msgs, sigs, pks, owner))
-    return columns
-
-
-def tamper(column, mode: str, share: float, n_validators: int, seed: int):
-    """VerifyColumns with one message bit flipped after signing (so S < L and R decodes) in a
-    `share` of rows ("scattered") or in every row of a `share` of validators ("concentrated");
-    and the expected verdicts."""
-    from engine.verification.api import to_columns
-
-    msgs, sigs, pks, owner = column
-    rng = np.random.default_rng(seed)
-    if mode == "scattered":
-        bad = rng.random(len(owner)) < share
-    elif mode == "concentrated":
-        bad = (np.random.default_rng(99).random(n_validators) < share)[owner]
-    else:
-        bad = np.zeros(len(owner), bool)
-    msgs = msgs.copy()
-    msgs[bad, 50] ^= 1
-    return to_columns(msgs, sigs, pks), ~bad
-
-
 def grid(rows: int, calls: int, validators=GRID_VALIDATORS, streamed: bool = True) -> None:
     """Validators x bad rows, one thread. For each validator count a fresh key cache is
     warmed by two columns (a job that has been running); then each case gets one untimed
@@ -175,17 +137,17 @@ def grid(rows: int, calls: int, validators=GRID_VALIDATORS, streamed: bool = Tru
     print(f"{'validators':>10s} {'case':>18s} {'numba/s':>9s} {'sodium/s':>9s} {'ratio':>6s} "
           f"{'tables':>7s}")
     for n_validators in validators:
-        columns = streamed_columns(n_validators, 2 + len(GRID_CASES) * (1 + calls), rows,
-                                   seed=n_validators)
+        columns = validator_columns(n_validators, 2 + len(GRID_CASES) * (1 + calls), rows,
+                                    seed=n_validators)
         numba_backend.KEY_CACHE = numba_backend.KeyCache()
         for column in columns[:2]:
-            numba_backend.verify_columns(tamper(column, "clean", 0, n_validators, 0)[0],
+            numba_backend.verify_columns(with_bad_rows(column, "clean", 0, n_validators, seed=0)[0],
                                         threads=1, batch=True)
         at = 2
         for c, (mode, share) in enumerate(GRID_CASES):
             numba_backend.forget_bad_share()
             numba_backend.KEY_CACHE.forget_suspects()
-            stream = [tamper(col, mode, share, n_validators, seed=100 * c + j)
+            stream = [with_bad_rows(col, mode, share, n_validators, seed=100 * c + j)
                       for j, col in enumerate(columns[at:at + 1 + calls])]
             if not streamed:
                 stream = stream[:1] * (1 + calls)

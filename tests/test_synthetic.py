@@ -138,3 +138,33 @@ def test_signed_rows_verify_and_are_seed_stable() -> None:
     assert decode_bodies(rows.bodies)["validator_index"].tolist() == rows.owner.tolist()
     other = signed_attestations(30, 4, seed=9, label="u")
     assert not np.array_equal(other.public_keys, rows.public_keys)  # the label picks the keys
+
+
+def test_validator_columns_share_keys_and_bad_rows_land_where_asked() -> None:
+    from engine.synthetic import validator_columns, with_bad_rows
+
+    cols = validator_columns(50, 3, 400, seed=4)
+    assert len(cols) == 3 and all(c.owner.max() < 50 for c in cols)
+    key_of = {}
+    for c in cols:
+        assert verify_many(c.messages, c.signatures, c.public_keys, backend="libsodium").all()
+        for v, pk in zip(c.owner.tolist(), c.public_keys):
+            assert key_of.setdefault(v, bytes(pk)) == bytes(pk)  # one key per validator, every column
+    assert np.array_equal(validator_columns(50, 3, 400, seed=4)[2].signatures, cols[2].signatures)
+
+    clean, ok = with_bad_rows(cols[0], "clean", 0.5, 50, seed=1)
+    assert ok.all() and verify_many(clean.msg_data.reshape(400, -1), clean.sigs, clean.pks,
+                                    backend="libsodium").all()
+    scattered, ok = with_bad_rows(cols[0], "scattered", 0.1, 50, seed=1)
+    got = verify_many(scattered.msg_data.reshape(400, -1), scattered.sigs, scattered.pks, backend="libsodium")
+    assert np.array_equal(got, ok) and 10 < (~ok).sum() < 80
+    bad_validators = set()
+    for c in cols:
+        conc, ok = with_bad_rows(c, "concentrated", 0.2, 50, seed=7)
+        bad_validators |= set(c.owner[~ok].tolist())
+        assert not (set(c.owner[ok].tolist()) & bad_validators)  # a bad validator fails every row
+        assert np.array_equal(verify_many(conc.msg_data.reshape(400, -1), conc.sigs, conc.pks,
+                                          backend="libsodium"), ok)
+    assert 3 <= len(bad_validators) <= 20
+    with pytest.raises(ValueError, match="mode"):
+        with_bad_rows(cols[0], "everywhere", 0.1, 50, seed=1)
