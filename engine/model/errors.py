@@ -16,6 +16,7 @@ __all__ = [
     "JobInputError",
     "KeyAdmissionError",
     "KeyReason",
+    "OutputError",
     "Reason",
     "UnreadableUpload",
     "UnsupportedMediaType",
@@ -92,6 +93,11 @@ class KeyReason(str, enum.Enum):
     NOT_ON_CURVE = "not_on_curve"
     SMALL_ORDER = "small_order"
     NOT_TORSION_FREE = "not_torsion_free"
+
+
+class OutputError(BizraError):
+    """An output cannot be written (a full disk, a read-only filesystem, no permission, another
+    run holding the output directory); the message names the path."""
 
 
 class UnreadableUpload(BizraError, ValueError):

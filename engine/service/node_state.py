@@ -40,6 +40,7 @@ from engine.pipeline.row_checks import VOTE, check_rows
 from engine.pipeline.outputs import REASONS
 from engine.tables.attestations import ROW_COLUMNS, AttestationColumns, attestation_columns
 from engine.tables.blocks import read_blocks
+from engine.tables.decode_limits import MIN_BYTES_PER_ROW, check_parquet_file
 from engine.tables.validators import load_validator_table
 from engine.verification import keys as keymod
 from engine.verification.api import verify_many
@@ -144,7 +145,9 @@ class NodeState:
 
     def _load_attestations(self, path: Path, chunk_rows: int = 262_144) -> None:
         """Stream the file in chunks; a row with a wrong width is malformed (as in ``bizra run``),
-        not a reason to refuse the whole file."""
+        not a reason to refuse the whole file. A file whose metadata declares more than its size
+        allows (a compression bomb) is refused before any page is decoded."""
+        check_parquet_file(path, InputError, MIN_BYTES_PER_ROW)
         try:
             scan = pl.scan_parquet(path).select(list(ROW_COLUMNS))
             n = scan.select(pl.len()).collect().item()

@@ -35,6 +35,7 @@ from engine.model.attestation import (
     fields_match_body,
 )
 from engine.model.errors import CodecError, InputError, first_line
+from engine.tables.decode_limits import MIN_BYTES_PER_ROW, check_parquet_file
 from engine.tables.parquet import read_table, require_parquet
 
 __all__ = ["ROW_COLUMNS", "AttestationColumns", "attestation_columns", "check_attestations_file",
@@ -98,16 +99,19 @@ def read_attestations(path: str | os.PathLike[str], *, fields: bool = False) -> 
     Example: ``read_attestations("data/attestations.parquet")["body"]``.
     """
     names = list(ATTESTATION_SCHEMA) if fields else list(ROW_COLUMNS)
-    return read_table(path, {c: ATTESTATION_SCHEMA[c] for c in names})
+    return read_table(path, {c: ATTESTATION_SCHEMA[c] for c in names}, MIN_BYTES_PER_ROW)
 
 
 def check_attestations_file(path: str | os.PathLike[str], error: type[InputError] = InputError) -> int:
     """Schema, binary widths and footer of an attestations file, without decoding it; returns
-    its row count. A page that turns out unreadable later is the reader's to report.
+    its row count. What the metadata declares is checked against the file's size first
+    (engine.tables.decode_limits: a compression bomb is ``error``). A page that turns out
+    unreadable later is the reader's to report.
 
     Example: ``check_attestations_file("data/attestations.parquet") == 200_000``.
     """
     path = require_parquet(path, error)
+    check_parquet_file(path, error, MIN_BYTES_PER_ROW)
     try:
         schema = pl.read_parquet_schema(path)
     except Exception as exc:  # polars raises several unrelated types for corrupt footers

@@ -2,8 +2,9 @@
 
 Every reader of a dataset file goes through :func:`require_parquet` first, so a missing file, a
 directory, a text file or a truncated download is one ``InputError`` naming the path, never a
-Polars traceback. :func:`read_table` then checks the columns a table must have (names, dtypes,
-no nulls, fixed binary widths). Writers use :func:`write_parquet_atomic`: a temp name beside the
+Polars traceback. :func:`read_table` then checks what the file declares against its size
+before decoding it (engine.tables.decode_limits: a compression bomb is one ``InputError``) and
+the columns a table must have (names, dtypes, no nulls, fixed binary widths). Writers use :func:`write_parquet_atomic`: a temp name beside the
 target, renamed into place only on success.
 
 Example::
@@ -19,9 +20,10 @@ from pathlib import Path
 import polars as pl
 
 from engine.model.attestation import BINARY_WIDTHS
-from engine.model.errors import InputError, first_line
+from engine.model.errors import InputError, OutputError, first_line
+from engine.tables.decode_limits import MIN_TABLE_ROW_BYTES, check_parquet_file
 
-__all__ = ["BLOCKS_SCHEMA", "VALIDATORS_SCHEMA", "WIDTHS", "read_table", "require_parquet",
+__all__ = ["BLOCKS_SCHEMA", "VALIDATORS_SCHEMA", "WIDTHS", "os_reason", "read_table", "require_parquet",
            "write_parquet_atomic"]
 
 VALIDATORS_SCHEMA: dict[str, pl.DataType] = {"index": pl.UInt32(), "public_key": pl.Binary(), "weight": pl.Int64()}
@@ -57,7 +59,9 @@ def require_parquet(path: str | os.PathLike[str], error: type[InputError] = Inpu
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``df`` to a temp name next to ``path`` and rename it into place on success.
+    """Write ``df`` to a temp name next to ``path`` and rename it into place on success; a
+    failed write (a full disk, a read-only filesystem) leaves no temp file and is one
+    ``OutputError("<path>: <reason>")``.
 
     Example: ``write_parquet_atomic(df, "out/verified.parquet")``.
     """
@@ -66,19 +70,33 @@ def write_parquet_atomic(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path
     try:
         df.write_parquet(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, pl.exceptions.PolarsError)):
+            raise OutputError(f"{path}: cannot write: {os_reason(exc)}") from None
         raise
     return path
 
 
-def read_table(path: str | os.PathLike[str], required: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Read a Parquet file, checking that ``required`` columns exist with their dtypes and that
-    binary columns have their fixed widths; InputError("<path>: <problem>") otherwise.
+def os_reason(exc: BaseException) -> str:
+    """The OS's words for a failed write: ``strerror`` of an OSError, else the first line of a
+    Polars error (which wraps the OS error in its text). Example: ``"No space left on device"``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return first_line(exc)
+
+
+def read_table(path: str | os.PathLike[str], required: dict[str, pl.DataType],
+               min_row_bytes: int = MIN_TABLE_ROW_BYTES) -> pl.DataFrame:
+    """Read a Parquet file, checking first that its metadata declares no more rows and bytes
+    than its size allows (``min_row_bytes``: the fewest bytes an honest row takes), then that
+    ``required`` columns exist with their dtypes and that binary columns have their fixed
+    widths; InputError("<path>: <problem>") otherwise.
 
     Example: ``read_table("blocks.parquet", BLOCKS_SCHEMA)``.
     """
     path = require_parquet(path)
+    check_parquet_file(path, InputError, min_row_bytes)
     try:
         df = pl.read_parquet(path)
     except Exception as exc:  # polars raises several unrelated types for corrupt files

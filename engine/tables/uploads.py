@@ -3,8 +3,9 @@ Parquet file) -> :class:`~engine.tables.attestations.AttestationColumns`.
 
 Errors are domain errors (engine.model.errors), which the service maps to status codes:
 ``UnreadableUpload`` for a body that is not JSON or not a readable Arrow/Parquet upload,
-``UnsupportedMediaType`` for another content type, ``UploadTooLarge`` for a Parquet upload whose
-footer declares more rows than its bytes could hold (refused before decoding), and
+``UnsupportedMediaType`` for another content type, ``UploadTooLarge`` for an Arrow/Parquet
+upload whose metadata declares more rows, values or decompressed bytes than its size allows (a
+decompression bomb, refused before anything is decompressed: engine.tables.decode_limits), and
 ``CodecError`` for a JSON row with bad hex or a wrong length. An Arrow/Parquet row with a wrong
 width or a body that does not decode is only marked not well formed: one bad row must not sink
 a large upload.
@@ -23,16 +24,15 @@ import numpy as np
 import polars as pl
 
 from engine.model.attestation import binary_to_array, well_formed_bodies
-from engine.model.errors import CodecError, UnreadableUpload, UnsupportedMediaType, UploadTooLarge, first_line
+from engine.model.errors import CodecError, UnreadableUpload, UnsupportedMediaType, first_line
 from engine.tables.attestations import ROW_COLUMNS, AttestationColumns, fixed_width_column
+from engine.tables.decode_limits import MIN_BYTES_PER_ROW, check_arrow_stream, check_parquet
 
 __all__ = ["MEDIA_TYPES", "MIN_BYTES_PER_ROW", "parse_upload"]
 
-MEDIA_TYPES = {"application/vnd.apache.arrow.stream": ("Arrow IPC stream", pl.read_ipc_stream),
-               "application/vnd.apache.parquet": ("Parquet file", pl.read_parquet)}
-# Every honest row carries a 64-byte signature of its own, which no encoding shrinks: an upload
-# claiming far more rows than its bytes allow is a decompression bomb, refused before decoding.
-MIN_BYTES_PER_ROW = 48
+# media type -> (what it is, the check of its metadata before decoding, the reader)
+MEDIA_TYPES = {"application/vnd.apache.arrow.stream": ("Arrow IPC stream", check_arrow_stream, pl.read_ipc_stream),
+               "application/vnd.apache.parquet": ("Parquet file", check_parquet, pl.read_parquet)}
 
 
 def _json_rows(raw: bytes) -> dict[str, np.ndarray]:
@@ -69,18 +69,6 @@ def _json_rows(raw: bytes) -> dict[str, np.ndarray]:
     return out
 
 
-def _check_parquet_rows(raw: bytes) -> None:
-    """UploadTooLarge when the Parquet footer declares more rows than ``raw`` could honestly hold."""
-    try:
-        rows = pl.scan_parquet(io.BytesIO(raw)).select(pl.len()).collect().item()  # the footer only
-    except Exception:  # unreadable: the full read answers UnreadableUpload with the reason
-        return
-    limit = max(1024, len(raw) // MIN_BYTES_PER_ROW)
-    if rows > limit:
-        raise UploadTooLarge(f"body: Parquet upload declares {rows:,} rows, more than {limit:,} for its "
-                             f"{len(raw):,} bytes (each row carries a 64-byte signature)")
-
-
 def parse_upload(content_type: str, raw: bytes) -> AttestationColumns:
     """Columns from a JSON list (hex), an Arrow IPC stream or a Parquet file.
 
@@ -91,9 +79,8 @@ def parse_upload(content_type: str, raw: bytes) -> AttestationColumns:
         c = _json_rows(raw)
         ok = np.ones(len(c["body"]), bool)
     elif media in MEDIA_TYPES:
-        what, read = MEDIA_TYPES[media]
-        if media == "application/vnd.apache.parquet":
-            _check_parquet_rows(raw)
+        what, check, read = MEDIA_TYPES[media]
+        check(raw)  # rows, values and decompressed bytes as declared: a bomb never reaches the reader
         try:
             df = read(io.BytesIO(raw))
         except Exception as exc:  # Polars raises several unrelated types for a corrupt upload

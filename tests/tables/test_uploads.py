@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from engine.model.errors import CodecError, UnreadableUpload, UnsupportedMediaType, UploadTooLarge
-from engine.tables.uploads import MIN_BYTES_PER_ROW, parse_upload
+from engine.tables.uploads import MEDIA_TYPES, MIN_BYTES_PER_ROW, parse_upload
+from tests.support.upload_bombs import NAMES, bomb
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +67,22 @@ def test_parquet_declaring_more_rows_than_its_bytes_hold_is_refused_before_decod
     assert n > len(raw) // MIN_BYTES_PER_ROW
     with pytest.raises(UploadTooLarge, match=f"declares {n:,} rows"):
         parse_upload("application/vnd.apache.parquet", raw)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bombs_are_refused_before_the_reader_runs(name, monkeypatch) -> None:
+    raw, media = bomb(name)
+    what, check, _ = MEDIA_TYPES[media]
+
+    def must_not_decode(source):
+        raise AssertionError(f"the {what} reader ran on a bomb")
+
+    monkeypatch.setitem(MEDIA_TYPES, media, (what, check, must_not_decode))
+    with pytest.raises(UploadTooLarge, match="limit"):
+        parse_upload(media, raw)
+
+
+def test_damaged_arrow_metadata_is_unreadable(rows) -> None:
+    raw = _arrow(rows)
+    with pytest.raises(UnreadableUpload, match="not a readable Arrow IPC stream"):
+        parse_upload("application/vnd.apache.arrow.stream", raw[:len(raw) // 2])
