@@ -1,12 +1,18 @@
 """``OUT/.work``: the checkpoint of a ``bizra run``, so a crash or ``kill -9`` loses no finished
-chunk.
+chunk, and never lends one run's chunks to another.
 
 Layout: ``manifest.json`` (format, SHA-256 of each input file, row count, engine version and
 the parameters that change results) and one ``chunk-NNNNNNNN.npz`` per finished chunk
 (engine.pipeline.chunks.ChunkResult: row codes as engine.model.errors.Reason codes, 255 for a
-vote; signature_valid; the vote columns). Each file is written to a temp name, fsynced and
-renamed, so a crash leaves a whole file or none. The format is described in docs/design.md,
-section "Checkpoints".
+vote; signature_valid; the vote columns; and ``manifest``, the SHA-256 of the manifest it was
+made under). Each file is written to a temp name, fsynced and renamed, so a crash leaves a
+whole file or none. The format is described in docs/design.md, section "Checkpoints".
+
+Chunks prove they belong: a chunk whose ``manifest`` digest is not the current manifest's is
+deleted and redone, never reused, and a ``.work`` without a manifest is dropped whole (its
+chunks cannot prove anything). Dropping is atomic: ``.work`` is renamed to ``.work.old`` (the
+manifest goes with it in one step), then deleted; a ``.work.old`` left by a crash is deleted
+by the next run. The caller holds OUT's lock (engine.pipeline.out_lock) throughout.
 
 Example::
 
@@ -16,6 +22,7 @@ Example::
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,9 +33,25 @@ import numpy as np
 from engine.model.errors import BizraError
 from engine.pipeline.chunks import ChunkResult
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "manifest_digest"]
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: chunk files carry their manifest's digest
+
+
+def manifest_digest(manifest: dict) -> bytes:
+    """SHA-256 of the manifest's canonical JSON (sorted keys, no spaces): what each chunk carries.
+
+    Example: ``len(manifest_digest({"format": 2})) == 32``.
+    """
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).digest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Checkpoint:
@@ -39,10 +62,13 @@ class Checkpoint:
     """
 
     def __init__(self, out: Path, manifest: dict, *, restart: bool) -> None:
+        self.out = out
         self.dir = out / ".work"
         self.manifest = {"format": CHECKPOINT_FORMAT, **manifest}
-        if restart and self.dir.exists():
-            shutil.rmtree(self.dir)
+        self.digest = manifest_digest(self.manifest)
+        self._drop(out / ".work.old")  # a clear that a crash interrupted
+        if restart:
+            self.clear()
         mf = self.dir / "manifest.json"
         if mf.exists():
             try:
@@ -53,10 +79,19 @@ class Checkpoint:
                 raise BizraError(f"{self.dir}: holds a checkpoint of {self._difference(old)}; "
                                  "refusing to resume (pass --restart to start over)")
         else:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self.clear()  # chunks without a manifest cannot prove what they were made from
+            self.dir.mkdir(parents=True)
             tmp = self.dir / ".manifest.json.tmp"
-            tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, mf)
+            try:
+                with open(tmp, "w") as f:
+                    f.write(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, mf)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            _fsync_dir(self.dir)
 
     def _difference(self, old: dict | None) -> str:
         if not isinstance(old, dict):
@@ -71,25 +106,25 @@ class Checkpoint:
         return self.dir / f"chunk-{i:08d}.npz"
 
     def load(self, i: int) -> ChunkResult:
-        """Chunk ``i``, which load_rows found readable (or this run saved)."""
-        return ChunkResult.load(self.chunk_path(i))
+        """Chunk ``i``, which load_rows found readable and ours (or this run saved)."""
+        return ChunkResult.load(self.chunk_path(i), self.digest)
 
     def load_rows(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(code, sig_valid, stats) of finished chunk ``i``, or None: missing, or damaged (the
-        file is removed and the chunk simply redone). Every array is read, so a chunk that
-        passes here can be loaded whole later."""
+        """(code, sig_valid, stats) of finished chunk ``i``, or None: missing, damaged, or made
+        under another manifest (the file is removed and the chunk simply redone). Every array is
+        read, so a chunk that passes here can be loaded whole later."""
         path = self.chunk_path(i)
         try:
-            r = ChunkResult.load(path)
+            r = ChunkResult.load(path, self.digest)
             return r.code, r.sig_valid, r.stats()
         except FileNotFoundError:
             return None
-        except Exception:  # torn or damaged: zipfile, numpy and the OS each raise their own types
+        except Exception:  # ForeignChunk, or torn or damaged: zipfile, numpy and the OS raise their own types
             path.unlink(missing_ok=True)
             return None
 
     def save(self, i: int, result: ChunkResult) -> None:
-        result.save(self.chunk_path(i))
+        result.save(self.chunk_path(i), self.digest)
 
     def temp(self, name: str) -> Path:
         """Where an output is written before it is renamed into OUT (inside .work, so a crash
@@ -97,4 +132,16 @@ class Checkpoint:
         return self.dir / f".{name}.tmp"
 
     def clear(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Remove ``.work`` atomically: rename it (manifest and chunks in one step), then delete."""
+        if not self.dir.exists():
+            return
+        old = self.out / ".work.old"
+        self._drop(old)
+        os.rename(self.dir, old)
+        _fsync_dir(self.out)
+        self._drop(old)
+
+    @staticmethod
+    def _drop(path: Path) -> None:
+        if path.exists():
+            shutil.rmtree(path)

@@ -24,7 +24,11 @@ from engine.pipeline.row_checks import VOTE, check_rows
 from engine.tables.attestations import attestation_columns
 from engine.tables.validators import ValidatorTable
 
-__all__ = ["ChunkResult", "check_frame", "check_slice"]
+__all__ = ["ChunkResult", "ForeignChunk", "check_frame", "check_slice"]
+
+
+class ForeignChunk(ValueError):
+    """A chunk file that does not carry the digest of the manifest it is read under."""
 
 
 @dataclasses.dataclass
@@ -44,20 +48,32 @@ class ChunkResult:
 
     _ARRAYS = ("code", "sig_valid", "validator", "epoch", "target", "id")
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, manifest: bytes = b"") -> None:
+        """Write to a temp name beside ``path``, fsync, rename. ``manifest``: the digest of the
+        checkpoint manifest this chunk belongs to, stored in the file (engine.pipeline.checkpoint).
+        A failed write leaves no temp file."""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **{k: getattr(self, k) for k in self._ARRAYS}, stats=self.stats())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **{k: getattr(self, k) for k in self._ARRAYS}, stats=self.stats(),
+                         manifest=np.frombuffer(manifest, np.uint8))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def stats(self) -> np.ndarray:
         return np.array([self.verified, self.verify_s, self.read_s], np.float64)
 
     @classmethod
-    def load(cls, path: Path) -> ChunkResult:
+    def load(cls, path: Path, manifest: bytes | None = None) -> ChunkResult:
+        """The chunk in ``path``; ``ForeignChunk`` when ``manifest`` is given and the file was
+        made under another manifest (or carries none)."""
         with np.load(path) as z:
+            if manifest is not None and ("manifest" not in z.files or z["manifest"].tobytes() != manifest):
+                raise ForeignChunk(f"{path}: made under another checkpoint manifest")
             verified, verify_s, read_s = z["stats"]
             return cls(**{k: z[k] for k in cls._ARRAYS}, verified=int(verified), verify_s=float(verify_s),
                        read_s=float(read_s))

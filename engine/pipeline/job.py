@@ -20,6 +20,11 @@ Pipeline (every row of the input is accounted for in the output):
      the row count check (report.json last): attestations.parquet, blocks.parquet,
      equivocations.parquet, report.json; then OUT/.work is removed.
 
+One writer per OUT: everything that touches OUT happens under an exclusive lock on OUT/.lock
+(engine.pipeline.out_lock); a second run, ``--restart`` included, stops at once naming the
+holder's pid. Any OS error while writing (a full disk, a read-only filesystem, no permission)
+is one ``OutputError`` naming the path being written, and leaves no temp file behind.
+
 The exact meaning of every reason is in docs/semantics.md, "Row reasons of the batch job".
 """
 from __future__ import annotations
@@ -33,14 +38,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from engine.consensus.blockgraph import BlockGraph
-from engine.model.errors import BizraError, InputError, JobInputError, KeyAdmissionError
+from engine.model.errors import BizraError, InputError, JobInputError, KeyAdmissionError, OutputError
+from engine.pipeline import out_lock
 from engine.pipeline.checkpoint import Checkpoint
 from engine.pipeline.chunks import check_slice
 from engine.pipeline.outputs import REASON_DTYPE, REASONS, attestations_frame, blocks_frame, equivocations_frame
@@ -49,6 +55,7 @@ from engine.pipeline.row_checks import VOTE
 from engine.pipeline.vote_reasons import feed_votes, vote_reasons
 from engine.tables.attestations import check_attestations_file
 from engine.tables.blocks import load_blocks
+from engine.tables.parquet import os_reason
 from engine.tables.validators import ValidatorTable, load_validator_table
 from engine.verification.api import backend_name, memory_after_verify, resolve_threads, use_heap_scratch, warm_up
 
@@ -157,10 +164,19 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
         raise JobInputError(f"{paths['blocks']}: block {rejected['hash'][0].tobytes().hex()} rejected "
                             f"({rejected['reason'][0]}, {len(rejected['hash'])} rejected blocks)")
     input_sha = {k: _sha256_file(p) for k, p in paths.items()}
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = Checkpoint(out, {"inputs": input_sha, "rows": n, "bizra": _versions()["bizra"],
-                                  "params": {"bps": int(bps), "chunk_rows": int(chunk_rows), "backend": verifier}},
-                            restart=restart)
+    with _os_errors(out), out_lock.hold(out):  # one writer per OUT, from its checkpoint to its cleanup
+        return _run_locked(out, paths, input_sha, table, graph, n, stages, t, t_start, nthreads=nthreads,
+                           threads=threads, bps=bps, chunk_rows=chunk_rows, verifier=verifier, quiet=quiet,
+                           progress=progress, backend=backend, cluster=cluster, restart=restart)
+
+
+def _run_locked(out, paths, input_sha, table, graph, n, stages, t, t_start, *, nthreads, threads, bps, chunk_rows,
+                verifier, quiet, progress, backend, cluster, restart) -> JobReport:
+    """The part of run_job that writes to OUT: called with OUT's lock held."""
+    with _os_errors(out / ".work"):
+        checkpoint = Checkpoint(out, {"inputs": input_sha, "rows": n, "bizra": _versions()["bizra"],
+                                      "params": {"bps": int(bps), "chunk_rows": int(chunk_rows), "backend": verifier}},
+                                restart=restart)
     stages["inputs"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -184,7 +200,8 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
     with bar, _chunk_source(cluster, todo, paths["attestations"], table, task_threads, backend) as source:
         bar.update(done)
         for i, r in source:  # once per chunk, in completion order
-            checkpoint.save(i, r)
+            with _os_errors(checkpoint.chunk_path(i)):
+                checkpoint.save(i, r)
             lo = chunks[i][1]
             codes[lo:lo + len(r.code)], sig_valid[lo:lo + len(r.code)], stats[i] = r.code, r.sig_valid, r.stats()
             done += len(r.code)
@@ -199,7 +216,8 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
     with memory_after_verify():  # past verification, big arrays go back to the OS when freed
         t = time.perf_counter()
         is_vote = codes == VOTE
-        votes = feed_votes(graph, checkpoint, len(chunks), int(np.count_nonzero(is_vote)))
+        with _os_errors(checkpoint.dir):
+            votes = feed_votes(graph, checkpoint, len(chunks), int(np.count_nonzero(is_vote)))
         codes[is_vote] = vote_reasons(graph, votes)
         del votes, is_vote
         head, tip = graph.head(), graph.finalized_tip()
@@ -209,13 +227,16 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
         names = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
         tmp = {name: checkpoint.temp(name) for name in names}
         try:
-            attestations_frame(paths["attestations"], codes, sig_valid).sink_parquet(tmp["attestations.parquet"])
-            written = pl.scan_parquet(tmp["attestations.parquet"]).select(pl.len()).collect().item()
+            with _os_errors(out / "attestations.parquet"):
+                attestations_frame(paths["attestations"], codes, sig_valid).sink_parquet(tmp["attestations.parquet"])
+                written = pl.scan_parquet(tmp["attestations.parquet"]).select(pl.len()).collect().item()
             if written != n:
                 raise BizraError(f"{out}: wrote {written} attestation rows, expected {n}")
-            blocks_frame(graph).write_parquet(tmp["blocks.parquet"])
+            with _os_errors(out / "blocks.parquet"):
+                blocks_frame(graph).write_parquet(tmp["blocks.parquet"])
             evidence = equivocations_frame(graph)
-            evidence.write_parquet(tmp["equivocations.parquet"])
+            with _os_errors(out / "equivocations.parquet"):
+                evidence.write_parquet(tmp["equivocations.parquet"])
             stages["write"] = time.perf_counter() - t
             wall = time.perf_counter() - t_start
             counts = {r.value: int(c) for r, c in zip(REASONS, np.bincount(codes, minlength=len(REASONS)))}
@@ -243,16 +264,35 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
                 "versions": _versions(),
                 "inputs": {k: {"path": str(p), "sha256": input_sha[k]} for k, p in paths.items()},
             }
-            tmp["report.json"].write_text(json.dumps(report, indent=2) + "\n")
-            (out / "report.json").unlink(missing_ok=True)  # an older result must not pass for this one
+            with _os_errors(out / "report.json"):
+                tmp["report.json"].write_text(json.dumps(report, indent=2) + "\n")
+                (out / "report.json").unlink(missing_ok=True)  # an older result must not pass for this one
             for name in names:  # report.json last: its presence means a complete result
-                os.replace(tmp[name], out / name)
-            checkpoint.clear()
+                with _os_errors(out / name):
+                    os.replace(tmp[name], out / name)
+            with _os_errors(checkpoint.dir):
+                checkpoint.clear()
         finally:
             for p in tmp.values():
                 p.unlink(missing_ok=True)
     return JobReport(out, n, counts, report["head"], report["finalized_tip"], tip_height,
                      report["rows_per_s"] or 0.0, report)
+
+
+@contextlib.contextmanager
+def _os_errors(path: Path) -> Iterator[None]:
+    """An OSError (a full disk, a read-only filesystem, no permission), or a Polars error that
+    wraps one, becomes one OutputError line naming ``path``, the file or folder being written."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{path}: {os_reason(exc)}") from None
+    except pl.exceptions.PolarsError as exc:
+        if "os error" not in str(exc):
+            raise
+        raise OutputError(f"{path}: {os_reason(exc)}") from None
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import polars as pl
@@ -83,7 +84,8 @@ def os_reason(exc: BaseException) -> str:
     Polars error (which wraps the OS error in its text). Example: ``"No space left on device"``."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return first_line(exc)
+    code = re.search(r"\(os error (\d+)\)", str(exc))
+    return os.strerror(int(code.group(1))) if code else first_line(exc)
 
 
 def read_table(path: str | os.PathLike[str], required: dict[str, pl.DataType],

@@ -81,8 +81,8 @@ def test_damaged_chunk_file_is_redone(dataset: Path, reference: Path, tmp_path: 
     saved: list[Path] = []
     real_save = ChunkResult.save
 
-    def save_then_stop(self: ChunkResult, path: Path) -> None:  # a crash after the 3rd chunk
-        real_save(self, path)
+    def save_then_stop(self: ChunkResult, path: Path, *args) -> None:  # a crash after the 3rd chunk
+        real_save(self, path, *args)
         saved.append(path)
         if len(saved) == 3:
             raise KeyboardInterrupt
