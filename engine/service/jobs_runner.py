@@ -9,7 +9,9 @@ ones only, so a long-running node does not grow without bound.
 Paths: a job reads a dataset directory *inside* the service's data directory (``data``:
 a relative path, default the data directory itself) and writes to ``<jobs dir>/<out>/``,
 where ``out`` is a plain name (default: the job id); a request can never name an absolute
-path or leave those directories with ``..``. Two live jobs never share an ``out`` (409).
+path or leave those directories with ``..``. Two live jobs never share an ``out`` (409), and
+neither does a job and a ``bizra run`` of another process: run_job holds ``<out>/.lock``
+(engine.pipeline.out_lock) for the whole run, and a submission whose ``out`` is locked is a 409.
 Because run_job checkpoints every chunk in ``<out>/.work``, submitting the same ``out`` again
 after a cancel or a crashed node resumes the work instead of redoing it.
 
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.model.errors import BizraError, InputError
+from engine.pipeline import out_lock
 from engine.pipeline.job import JobReport, run_job
 
 __all__ = ["Job", "JobCancelled", "JobConflict", "JobQueueFull", "JobRunner", "JobSpec"]
@@ -155,6 +158,9 @@ class JobRunner:
             busy = next((j for j in self._jobs.values() if j.out_dir == job.out_dir and j.state not in FINISHED), None)
             if busy is not None:
                 raise JobConflict(f"out: {job.out_dir.name!r} is in use by job {busy.id} ({busy.state})")
+            pid = out_lock.busy(job.out_dir)  # a `bizra run` outside this node writing there
+            if pid is not None:
+                raise JobConflict(f"out: {job.out_dir.name!r} is in use by another bizra run (pid {pid})")
             try:
                 self._queue.put_nowait(job)
             except queue.Full:

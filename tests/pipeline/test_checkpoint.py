@@ -3,13 +3,17 @@
 - a real `bizra run` subprocess killed with SIGKILL at several points resumes from OUT/.work
   and writes byte-identical Parquet outputs (and the same report, timings aside);
 - a checkpoint of other inputs or parameters is refused with one clear line, --restart starts over;
-- a damaged chunk file is redone, not trusted.
+- a damaged chunk file is redone, not trusted;
+- chunks prove they belong (issue 13): chunks left without their manifest, or made under
+  another manifest, are deleted, never reused, and a cleanup cut short leaves nothing that looks
+  like a checkpoint.
 
 Dask runs (byte-identical too) are in test_cluster.py; both share conftest.py's dataset.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +26,7 @@ import pytest
 
 from engine.model.errors import BizraError
 from engine.pipeline.job import run_job
+from engine.pipeline.checkpoint import Checkpoint, manifest_digest
 from engine.pipeline.chunks import ChunkResult
 from tests.pipeline.conftest import CHUNK
 from tests.support.job_reference import chunk_files, same_outputs
@@ -95,6 +100,74 @@ def test_damaged_chunk_file_is_redone(dataset: Path, reference: Path, tmp_path: 
     r = run_job(dataset, out, threads=1, chunk_rows=CHUNK, quiet=True)
     assert r.report["checkpoint"]["resumed_chunks"] == 2
     same_outputs(out, reference)
+
+
+def _crash_after(monkeypatch, chunks: int) -> None:
+    """ChunkResult.save raises KeyboardInterrupt (a crash) once ``chunks`` chunks are saved."""
+    saved: list[Path] = []
+    real_save = ChunkResult.save
+
+    def save_then_stop(self: ChunkResult, path: Path, *args) -> None:
+        real_save(self, path, *args)
+        saved.append(path)
+        if len(saved) == chunks:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ChunkResult, "save", save_then_stop)
+
+
+def test_chunks_left_without_their_manifest_are_never_reused(dataset: Path, other_dataset: Path,
+                                                             other_reference: Path, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """Issue 13, item 2: the manifest is gone (a kill during the old cleanup), 30 chunks of
+    ``dataset`` remain, and the next run is on other data of the same shape."""
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        _crash_after(m, 30)
+        with pytest.raises(KeyboardInterrupt):
+            run_job(dataset, out, threads=1, chunk_rows=CHUNK, quiet=True)
+    assert chunk_files(out) == 30
+    (out / ".work" / "manifest.json").unlink()
+    r = run_job(other_dataset, out, threads=1, chunk_rows=CHUNK, quiet=True)
+    assert r.report["checkpoint"]["resumed_chunks"] == 0
+    same_outputs(out, other_reference)  # byte-identical to a clean run on the other data
+
+
+def test_a_chunk_made_under_another_manifest_is_deleted(tmp_path: Path) -> None:
+    manifest = {"inputs": {"attestations": "a" * 64}, "rows": 2, "bizra": "x", "params": {"chunk_rows": 2}}
+    first = Checkpoint(tmp_path / "one", manifest, restart=False)
+    first.save(0, ChunkResult(np.array([0, 1], np.uint8), np.array([True, False]), np.zeros(0, np.int64),
+                              np.zeros(0, np.int64), np.zeros((0, 32), np.uint8), np.zeros((0, 32), np.uint8)))
+    assert first.load_rows(0) is not None
+    other = Checkpoint(tmp_path / "two", {**manifest, "rows": 3}, restart=False)
+    other.chunk_path(0).write_bytes(first.chunk_path(0).read_bytes())  # same name, another manifest
+    assert other.load_rows(0) is None and not other.chunk_path(0).exists()
+    assert other.digest == manifest_digest(json.loads((other.dir / "manifest.json").read_text()))
+
+
+def test_a_cleanup_cut_short_leaves_no_checkpoint(dataset: Path, reference: Path, other_dataset: Path,
+                                                  other_reference: Path, tmp_path: Path, monkeypatch) -> None:
+    """.work is renamed away (manifest and chunks in one step) before it is deleted: a crash in
+    the middle of the deletion leaves .work.old, which the next run deletes and never reads."""
+    out = tmp_path / "out"
+    real_rmtree = shutil.rmtree
+
+    def crash_in_rmtree(path, *a, **kw):
+        if Path(path).name == ".work.old":
+            real_rmtree(Path(path) / "manifest.json", ignore_errors=True)  # part of it deleted
+            raise KeyboardInterrupt
+        real_rmtree(path, *a, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(shutil, "rmtree", crash_in_rmtree)
+        with pytest.raises(KeyboardInterrupt):
+            run_job(dataset, out, threads=1, chunk_rows=CHUNK, quiet=True)
+    same_outputs(out, reference)  # the outputs were promoted before the cleanup
+    left = out / ".work.old"
+    assert not (out / ".work").exists() and not (left / "manifest.json").exists() and list(left.glob("chunk-*.npz"))
+    r = run_job(other_dataset, out, threads=1, chunk_rows=CHUNK, quiet=True)
+    assert r.report["checkpoint"]["resumed_chunks"] == 0 and not (out / ".work.old").exists()
+    same_outputs(out, other_reference)
 
 
 def test_checkpoint_round_trip_keeps_every_array(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from engine.model.attestation import attestation_ids, binary_to_array
 from engine.model.errors import JobInputError
-from engine.pipeline.chunks import ChunkResult, check_frame, check_slice
+from engine.pipeline.chunks import ChunkResult, ForeignChunk, check_frame, check_slice
 from engine.pipeline.row_checks import VOTE
 from engine.tables.validators import load_validator_table
 
@@ -42,3 +42,24 @@ def test_an_unreadable_slice_is_a_job_input_error(tmp_path, small_dataset) -> No
     (tmp_path / "a.parquet").write_bytes(b"PAR1 not really PAR1")
     with pytest.raises(JobInputError, match="corrupt Parquet file"):
         check_slice(tmp_path / "a.parquet", 0, 10, load_validator_table(out / "validators.parquet"))
+
+
+def test_a_chunk_proves_its_manifest_and_a_failed_save_leaves_nothing(tmp_path, monkeypatch) -> None:
+    r = ChunkResult(np.array([0], np.uint8), np.array([True]), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                    np.zeros((0, 32), np.uint8), np.zeros((0, 32), np.uint8))
+    mine, other = bytes(range(32)), bytes(32)
+    r.save(tmp_path / "c.npz", mine)
+    assert ChunkResult.load(tmp_path / "c.npz", mine).code.tolist() == [0]
+    with pytest.raises(ForeignChunk, match="another checkpoint manifest"):
+        ChunkResult.load(tmp_path / "c.npz", other)
+    r.save(tmp_path / "old.npz")  # no digest at all, like a chunk of checkpoint format 1
+    with pytest.raises(ForeignChunk):
+        ChunkResult.load(tmp_path / "old.npz", mine)
+
+    def disk_full(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        r.save(tmp_path / "d.npz", mine)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "old.npz"]  # no temp file left

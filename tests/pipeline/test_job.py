@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from tests.support import job_reference as ref
 from engine.synthetic import generate_dataset
 from engine.model.errors import BizraError, Reason
 from engine.pipeline.job import JobInputError, add_cli, run_job
+from tests.pipeline.conftest import CHUNK
 
 OUTPUTS = ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json")
 PARQUET_OUTPUTS = OUTPUTS[:3]
@@ -242,3 +247,92 @@ def test_wrong_width_only_in_the_first_rows_is_a_row_problem(dataset: Path, tmp_
     r = run_job(data, tmp_path / "o", threads=1, quiet=True)
     got = pl.read_parquet(tmp_path / "o" / "attestations.parquet")
     assert got["reason"][:10].to_list() == ["malformed"] * 10 and r.rows == len(att)
+
+
+# ---- one writer per OUT, and OS errors (issue 13) ------------------------------------------
+
+
+def _bizra_run(dataset: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "engine.cli", "run", "--data", str(dataset), "--out", str(out),
+            "--chunk-rows", str(CHUNK), "--threads", "1", "--quiet", *extra]
+
+
+def test_a_second_run_on_a_busy_out_stops_while_the_first_finishes(dataset: Path, reference: Path,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = subprocess.Popen(_bizra_run(dataset, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while ref.chunk_files(out) < 3 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)  # the first run holds the lock and has started writing chunks
+        first.send_signal(signal.SIGSTOP)  # paused mid-run, lock held: however fast the machine, it is busy
+        assert first.poll() is None, f"the first run ended too soon: {first.stderr.read()!r}"
+        for extra in ((), ("--restart",)):  # --restart must not delete a live run's checkpoint either
+            second = subprocess.run(_bizra_run(dataset, out, *extra), capture_output=True, text=True, timeout=300)
+            assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+            assert f"{out}: in use by another bizra run (pid {first.pid})" in second.stderr
+        first.send_signal(signal.SIGCONT)
+        assert first.wait(300) == 0, first.stderr.read()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(30)
+    ref.same_outputs(out, reference)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """mount(size, *options) -> a fresh tmpfs folder; unmounted afterwards. Skips (saying why)
+    where this process cannot mount one (not root, no CAP_SYS_ADMIN, no mount binary)."""
+    mounted: list[Path] = []
+
+    def mount(size: str, *options: str) -> Path:
+        where = tmp_path / f"fs{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs", str(where)],
+                              capture_output=True, text=True, check=False) if shutil.which("mount") else None
+        if done is None or done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() if done else 'no mount command'}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+def _footprint(path: Path) -> int:
+    """Bytes a tmpfs charges for the files under ``path`` (whole 4 KiB pages)."""
+    return sum(-(-p.stat().st_size // 4096) * 4096 for p in path.rglob("*") if p.is_file())
+
+
+def _no_temp_files(out: Path) -> list[str]:
+    return [str(p) for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name]
+
+
+def test_a_full_disk_is_one_line_naming_the_path_and_no_temp_file(dataset: Path, reference: Path, tmp_path: Path,
+                                                                   tmpfs, monkeypatch) -> None:
+    """Issue 13, item 5, at the two stages a disk fills up: while chunks are checkpointed, and
+    while the outputs are written (a Polars error before, a traceback and exit 1)."""
+    # How much the checkpoint takes: a run whose cleanup is skipped keeps its .work.
+    sized = tmp_path / "sized"
+    with monkeypatch.context() as m:
+        m.setattr("engine.pipeline.checkpoint.Checkpoint.clear", lambda self: None)
+        run_job(dataset, sized, threads=1, chunk_rows=CHUNK, quiet=True)
+    work = _footprint(sized / ".work")
+    cases = {"chunks": (work // 2, ".work/chunk-"),  # fills up halfway through the chunks
+             "outputs": (work + _footprint(reference) // 3, "attestations.parquet")}  # while writing outputs
+    for case, (size, where) in cases.items():
+        disk = tmpfs(str(-(-size // 4096) * 4096))
+        run = subprocess.run(_bizra_run(dataset, disk / "out"), capture_output=True, text=True, timeout=300)
+        assert run.returncode == 2, (case, run.stderr)
+        assert run.stderr.count("\n") == 1 and run.stderr.startswith("bizra run: error: "), (case, run.stderr)
+        assert where in run.stderr and "No space left on device" in run.stderr, (case, run.stderr)
+        assert _no_temp_files(disk / "out") == [], case
+        assert not (disk / "out" / "report.json").exists()
+
+
+def test_a_read_only_filesystem_is_one_line(dataset: Path, tmpfs) -> None:
+    ro = tmpfs("1m", "ro")
+    run = subprocess.run(_bizra_run(dataset, ro / "out"), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr == f"bizra run: error: {ro / 'out'}: Read-only file system\n"

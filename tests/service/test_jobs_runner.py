@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from engine.model.errors import InputError
+from engine.pipeline.job import run_job
+from engine.pipeline.out_lock import hold
 from engine.service.jobs_runner import JobConflict, JobRunner, JobSpec
 
 
@@ -86,3 +88,29 @@ def test_job_runner_reports_a_failed_job_and_keeps_running(tmp_path: Path) -> No
         runner.close()
 
 
+
+
+def test_an_out_held_by_another_run_is_a_conflict_and_a_job_meeting_it_fails_clean(small_dataset) -> None:
+    """The HTTP job runner takes the same OUT lock as `bizra run` (issue 13): a submission whose
+    out is locked is a 409, and a job that meets the lock when it starts fails with one line."""
+    data, _ = small_dataset
+    jobs = data.parent / "jobs-locked"
+    runner = JobRunner(data.parent, jobs)
+    try:
+        with hold(jobs / "busy"):
+            with pytest.raises(JobConflict, match=r"'busy' is in use by another bizra run \(pid \d+\)"):
+                runner.submit(JobSpec(data=data.name, out="busy"))
+    finally:
+        runner.close()
+
+    def locked_meanwhile(data_dir: Path, out: Path, **kw: Any) -> Any:  # another writer got there first
+        with hold(out):
+            return run_job(data_dir, out, **kw)
+
+    runner = JobRunner(data.parent, jobs, run=locked_meanwhile)
+    try:
+        snap = _wait(runner, runner.submit(JobSpec(data=data.name, out="late")).id)
+    finally:
+        runner.close()
+    assert snap["state"] == "failed" and "in use by another bizra run (pid" in snap["error"], snap
+    assert "\n" not in snap["error"] and not (jobs / "late" / ".work").exists()
