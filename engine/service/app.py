@@ -8,20 +8,26 @@ Metrics: engine.service.metrics on PROMETHEUS_PORT via prometheus_client's own s
 
 Decisions (tested in tests/service/):
 - BIZRA_API_TOKEN unset or empty: the node serves everything except the endpoints that need it
-  (POST /poi/generate, POST /jobs and POST /jobs/{id}/cancel answer 503 naming BIZRA_API_TOKEN);
-  startup logs that signing is disabled. A wrong or missing Bearer token is 401, checked before the body is read;
-  tokens compare in constant time (engine.service.http_guards.TokenGate). Ingest (/blocks, /attestations)
-  is open like a gossip port: attestations are signature-checked, blocks are not signed, so keep
-  the port on a trusted network.
+  (POST /poi/generate, POST /blocks, POST /jobs and POST /jobs/{id}/cancel answer 503 naming
+  BIZRA_API_TOKEN); startup logs that signing is disabled. A wrong or missing Bearer token is 401,
+  checked before the body is read; tokens compare in constant time
+  (engine.service.http_guards.TokenGate). Blocks are not signed, so /blocks takes the token;
+  /attestations stays open like a gossip port (every row is signature-checked). Blocks waiting for
+  their parent and votes waiting for their block are bounded pools (BIZRA_MAX_WAITING_BLOCKS,
+  BIZRA_MAX_WAITING_VOTES; engine.service.node_state): a request that would overfill one is
+  refused whole, 429 (413 when the request alone is over the bound).
 - Errors are JSON ``{"detail": "<field>: <problem>"}``. The layers below raise domain errors
   (engine.model.errors); this module alone maps them to status codes (``STATUS_OF``): 400 for a body that is not JSON (or an
   unreadable Arrow/Parquet upload), 422 for wrong types, bad hex, wrong lengths, unknown fields
   (schema errors also carry ``errors`` with FastAPI's locations; rows of a list are named
   ``[i].field``), 404 unknown block/job, 413 body over BIZRA_MAX_BODY_BYTES (counted as it
   streams, not only from Content-Length: engine.service.http_guards.BodyLimit; also a Parquet upload whose
-  footer declares more rows than its bytes could hold, a decompression bomb), 415 unknown upload type,
-  409 job conflict (its ``out`` in use, or cancelling a finished job), 429 job queue full,
-  503 not ready. A 500 is a bug: logged with its traceback, answered without
+  metadata declares more rows, values or decompressed bytes than its size allows, a decompression
+  bomb: engine.tables.decode_limits), 415 unknown upload type,
+  409 job conflict (its ``out`` in use, or cancelling a finished job), 429 job queue full or a
+  waiting pool full, 503 not ready. JSON endpoints (engine.service.http_guards.JsonRoute): a body
+  in another content type is 415, an empty body 400, an integer literal longer than any field
+  takes (over 40 digits) a 400 naming its field. A 500 is a bug: logged with its traceback, answered without
   details.
 - verify_batch: a JSON row with bad hex or a wrong length is a 422 (the client's JSON is wrong);
   an Arrow/Parquet row with a wrong width or a body that does not decode is ``valid: false``
@@ -70,11 +76,11 @@ from engine.service.api_models import (
     VerifyResponse,
 )
 from engine.service.config import ServiceConfig
-from engine.service.http_guards import BodyLimit, TokenGate
+from engine.service.http_guards import MAX_INT_DIGITS, BodyLimit, HugeInt, JsonRoute, TokenGate
 from engine.service.jobs_runner import JobConflict, JobQueueFull, JobRunner, JobSpec
 from engine.service.metrics import Metrics, RequestMetrics
 from engine.service.microbatch import MicroBatcher
-from engine.service.node_state import NodeState
+from engine.service.node_state import NodeState, PoolFull, TooManyWaiting
 from engine.tables.uploads import parse_upload
 from engine.verification import keys as keymod
 from engine.verification.api import verify_many
@@ -88,14 +94,16 @@ log = logging.getLogger("bizra.service")
 
 
 _ERROR_DOC: dict[int, dict[str, Any]] = {code: {"description": text} for code, text in {
-    400: "the body is not JSON, or not a readable Arrow/Parquet upload",
+    400: "the body is empty or not JSON (or an integer in it is longer than any field takes), or not a readable "
+         "Arrow/Parquet upload",
     401: "missing or wrong Bearer token",
     404: "unknown block or job",
-    413: "request body over BIZRA_MAX_BODY_BYTES, or a Parquet upload declaring more rows than its size allows",
+    413: "request body over BIZRA_MAX_BODY_BYTES, an Arrow/Parquet upload declaring more rows or decompressed bytes "
+         "than its size allows, or more waiting blocks/votes than the node's pool holds",
     415: "content type not accepted",
     422: "a field is missing, of the wrong type, bad hex or the wrong length (detail names it)",
     409: "job conflict: its out is in use by a live job, or the job already finished",
-    429: "job queue full",
+    429: "job queue full, or the pool of blocks (votes) waiting for their parent (block) is full",
     503: "not ready yet (loading), or BIZRA_API_TOKEN not set for signing/jobs",
 }.items()}
 
@@ -107,7 +115,8 @@ def _doc(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 # Domain errors (raised below the service layer) -> HTTP status; any other BizraError is a 422.
 STATUS_OF: dict[type[BizraError], int] = {UnreadableUpload: 400, UploadTooLarge: 413, UnsupportedMediaType: 415,
-                                          JobConflict: 409, JobQueueFull: 429}
+                                          JobConflict: 409, JobQueueFull: 429, PoolFull: 429,
+                                          TooManyWaiting: 413}
 
 
 def status_of(exc: BizraError) -> int:
@@ -129,7 +138,7 @@ def _friendly(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
-_PROTECTED = re.compile(r"/api/v1/(poi/generate|jobs|jobs/[^/]+/cancel)")  # POST only; GET /jobs/{id} is open
+_PROTECTED = re.compile(r"/api/v1/(poi/generate|blocks|jobs|jobs/[^/]+/cancel)")  # POST only; GET /jobs/{id} is open
 
 
 def _latency_us(t0: float) -> int:
@@ -146,7 +155,8 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
     Example: ``httpx.AsyncClient(transport=httpx.ASGITransport(create_app(cfg)), base_url="http://t")``.
     """
     metrics = Metrics()
-    node = NodeState(config.data_dir, bps=config.bps)
+    node = NodeState(config.data_dir, bps=config.bps, max_waiting_blocks=config.max_waiting_blocks,
+                     max_waiting_votes=config.max_waiting_votes)
     batcher = MicroBatcher(max_batch=config.batch_max, max_wait_s=config.batch_wait_s, on_batch=metrics.record_batch)
 
     @contextlib.asynccontextmanager
@@ -169,6 +179,7 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
     app = FastAPI(title="bizra node", version=importlib.metadata.version("bizra"), lifespan=lifespan,
                   description="Proof-of-Impact attestations on a BlockGraph: sign, verify, finality, ingest, jobs.")
     app.state.metrics, app.state.node, app.state.batcher = metrics, node, batcher
+    app.router.route_class = JsonRoute  # every route below: 415 / 400 / HugeInt for JSON bodies
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # before any route reads the body
     app.add_middleware(TokenGate, token=config.api_token, paths=_PROTECTED)  # before the body is even read
@@ -178,6 +189,11 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": _friendly(e), "type": str(e.get("type", ""))}
                   for e in exc.errors()]
+        huge = next((e for e in exc.errors() if isinstance(e.get("input"), HugeInt)), None)
+        if huge is not None:  # a number no field takes: the JSON is well formed, its value is not
+            loc = ".".join(str(p) for p in huge.get("loc", ())[1:]) or "body"
+            return JSONResponse({"detail": f"{loc}: an integer of {huge['input'].digits:,} digits, longer than "
+                                 f"any field takes (at most {MAX_INT_DIGITS})", "errors": errors}, status_code=400)
         first = errors[0] if errors else {"loc": ["body"], "msg": "invalid request", "type": ""}
         if first["type"] == "json_invalid":  # not JSON at all: a 400, the schema never ran
             return JSONResponse({"detail": f"body: invalid JSON ({first['msg']})", "errors": errors}, status_code=400)
@@ -271,14 +287,14 @@ def create_app(config: ServiceConfig, *, runner: JobRunner | None = None) -> Fas
     async def head() -> dict[str, Any]:
         return require_ready().head_json()
 
-    @app.post("/api/v1/blocks", responses=_doc(503))
+    @app.post("/api/v1/blocks", responses=_doc(401, 429, 503))
     async def blocks(req: BlocksRequest) -> dict[str, Any]:
         state = require_ready()
         rows = [(hex_to_bytes(b.hash, "hash", 32), hex_to_bytes(b.parent, "parent", 32),
                  -1 if b.height is None else b.height) for b in req.blocks]
         return await run_in_threadpool(state.add_blocks, rows)
 
-    @app.post("/api/v1/attestations", openapi_extra=UPLOAD_DOC, responses=_doc(415, 503))
+    @app.post("/api/v1/attestations", openapi_extra=UPLOAD_DOC, responses=_doc(415, 429, 503))
     async def attestations(request: Request) -> dict[str, Any]:
         state = require_ready()
         raw = await request.body()

@@ -2,7 +2,7 @@
 
 Variables (docs/design.md, section "Configuration"): RPC_PORT, PROMETHEUS_PORT,
 METRICS_ENABLED, BIZRA_API_TOKEN, BIZRA_MAX_BODY_BYTES, BIZRA_MICROBATCH_MAX,
-BIZRA_MICROBATCH_WAIT_US (the verifier's own BIZRA_VERIFY_BACKEND, POI_BATCH_VERIFY and
+BIZRA_MICROBATCH_WAIT_US, BIZRA_MAX_WAITING_BLOCKS, BIZRA_MAX_WAITING_VOTES (the verifier's own BIZRA_VERIFY_BACKEND, POI_BATCH_VERIFY and
 BIZRA_THREADS are read by engine.verification.api).
 
 Example: ``ServiceConfig.from_env("data", env={"RPC_PORT": "8080"}).rpc_port == 8080``.
@@ -49,12 +49,15 @@ class ServiceConfig:
     batch_wait_s: float = 0.001
     bps: int = 6667
     job_queue: int = 4
+    max_waiting_blocks: int = 100_000  # blocks waiting for their parent (engine.service.node_state)
+    max_waiting_votes: int = 500_000   # votes waiting for their target block
 
     @classmethod
     def from_env(cls, data_dir: str | os.PathLike[str], host: str = "127.0.0.1",
                  env: Mapping[str, str] | None = None) -> ServiceConfig:
-        """Read RPC_PORT, PROMETHEUS_PORT, METRICS_ENABLED, BIZRA_API_TOKEN, BIZRA_MAX_BODY_BYTES and
-        BIZRA_MICROBATCH_MAX / BIZRA_MICROBATCH_WAIT_US (1 / 0 turn coalescing off, for comparisons).
+        """Read RPC_PORT, PROMETHEUS_PORT, METRICS_ENABLED, BIZRA_API_TOKEN, BIZRA_MAX_BODY_BYTES,
+        BIZRA_MICROBATCH_MAX / BIZRA_MICROBATCH_WAIT_US (1 / 0 turn coalescing off, for comparisons)
+        and BIZRA_MAX_WAITING_BLOCKS / BIZRA_MAX_WAITING_VOTES (0: nothing may wait).
 
         Example: ``ServiceConfig.from_env("data", env={"RPC_PORT": "8080"}).rpc_port == 8080``.
         """
@@ -71,4 +74,6 @@ class ServiceConfig:
             max_body_bytes=_env_int(env, "BIZRA_MAX_BODY_BYTES", 16 * MiB, 1024, 1 << 31),
             batch_max=_env_int(env, "BIZRA_MICROBATCH_MAX", 256, 1, 16384),
             batch_wait_s=_env_int(env, "BIZRA_MICROBATCH_WAIT_US", 1000, 0, 1_000_000) / 1e6,
+            max_waiting_blocks=_env_int(env, "BIZRA_MAX_WAITING_BLOCKS", 100_000, 0, 100_000_000),
+            max_waiting_votes=_env_int(env, "BIZRA_MAX_WAITING_VOTES", 500_000, 0, 1_000_000_000),
         )

@@ -1,19 +1,76 @@
-"""Pure-ASGI middlewares of the node's HTTP API (engine.service.app): ``BodyLimit`` answers 413
-for a body over BIZRA_MAX_BODY_BYTES, ``TokenGate`` checks the Bearer token (401, or 503 when no
-token is configured) before anything reads the body.
+"""Guards of the node's HTTP API (engine.service.app): the pure-ASGI middlewares ``BodyLimit``
+(413 for a body over BIZRA_MAX_BODY_BYTES) and ``TokenGate`` (the Bearer token, 401, or 503 when
+no token is configured, before anything reads the body), and ``JsonRoute``, the route class of
+the JSON endpoints (415 for another content type, 400 for an empty body, integer literals too
+long for any field kept as ``HugeInt`` so the error can name their field).
 
 Example: ``app.add_middleware(BodyLimit, limit=16 << 20)``.
 """
 from __future__ import annotations
 
 import hmac
+import json
 import re
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
-__all__ = ["BodyLimit", "TokenGate"]
+from engine.model.errors import UnreadableUpload, UnsupportedMediaType
+
+__all__ = ["MAX_INT_DIGITS", "BodyLimit", "HugeInt", "JsonRoute", "TokenGate"]
+
+MAX_INT_DIGITS = 40  # no field takes more than a u64 (20 digits); Python refuses over 4,300 outright
+
+
+class HugeInt:
+    """A JSON integer literal with more than MAX_INT_DIGITS digits, left unparsed: no field
+    accepts it, and parsing it could cost time (or raise, past Python's 4,300-digit limit)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<integer of {self.digits:,} digits>"
+
+
+def _parse_int(text: str) -> int | HugeInt:
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_INT_DIGITS else HugeInt(digits)
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class JsonRoute(APIRoute):
+    """The route class of the app: a route with a JSON body model refuses a body in another
+    content type (415; no content type is taken as JSON) and an empty body (400) before FastAPI
+    parses it, and parses it with :class:`HugeInt` for over-long integer literals."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media and not _is_json(media):
+                raise UnsupportedMediaType(f"content-type: {media[:60]!r} not accepted (application/json)")
+            body = await request.body()
+            if not body:
+                raise UnreadableUpload("body: empty request body, expected a JSON object")
+            try:
+                request._json = json.loads(body, parse_int=_parse_int)  # Request.json() returns it as is
+            except (ValueError, RecursionError):
+                pass  # FastAPI parses it again and answers the malformed JSON with a 400
+            return await handler(request)
+
+        return guarded
 
 
 class BodyLimit:
@@ -72,7 +129,7 @@ class TokenGate:
             return await self.app(scope, receive, send)
         if self.token is None:
             response = JSONResponse({"detail": "disabled: BIZRA_API_TOKEN is not set on this node "
-                                     "(signing and jobs need it)"}, status_code=503)
+                                     "(signing, block ingest and jobs need it)"}, status_code=503)
             return await response(scope, receive, send)
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         scheme, _, token = given.partition(b" ")

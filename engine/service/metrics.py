@@ -12,7 +12,8 @@ one), so several apps can live in one process (tests) and a scrape shows exactly
                                                   batch: the whole upload)
     bizra_finality_check_seconds       histogram  one finality lookup
     bizra_poi_verify_batch_size        histogram  rows per verify_many call (micro-batches and uploads)
-    bizra_http_requests_total          counter    every request by route template and status code
+    bizra_http_requests_total          counter    every request by method, route template and status
+                                                  code (unknown methods and paths: "other")
     bizra_http_request_seconds         histogram  every request by route template
     bizra_process_threads              gauge      OS threads of the process (Numba, libsodium and
                                                   uvicorn threads too; process_* has no thread count)
@@ -48,7 +49,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-__all__ = ["BATCH_SIZE_BUCKETS", "LATENCY_BUCKETS", "METRIC_NAMES", "Metrics", "RequestMetrics"]
+__all__ = ["BATCH_SIZE_BUCKETS", "LATENCY_BUCKETS", "METHODS", "METRIC_NAMES", "Metrics", "OTHER", "RequestMetrics"]
 
 LATENCY_BUCKETS: tuple[float, ...] = tuple(
     round(m * 10.0**e, 12) for e in range(-6, 1) for m in (1, 2, 5)
@@ -68,8 +69,12 @@ METRIC_NAMES: tuple[str, ...] = (
     "bizra_poi_verify_batch_size",
 )
 
-# FastAPI's own pages: matched by path (they carry no route object), every other miss is "unmatched".
+# FastAPI's own pages: matched by path (they carry no route object).
 DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# Label values come from closed sets, never from the client: a method outside METHODS and a path
+# no route matches are both labelled OTHER, so invented methods and paths cannot add series.
+METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+OTHER = "other"
 
 
 def os_threads() -> int:
@@ -178,5 +183,6 @@ class RequestMetrics:
         finally:  # the router stored the matched route in this same scope dict
             route = getattr(scope.get("route"), "path", None)
             if route is None:  # FastAPI's own pages carry no route; anything else is one label (bounded)
-                route = scope["path"] if scope["path"] in DOC_PATHS else "unmatched"
-            self.metrics.request(scope["method"], route, status, time.perf_counter() - t0)
+                route = scope["path"] if scope["path"] in DOC_PATHS else OTHER
+            method = scope["method"] if scope["method"] in METHODS else OTHER
+            self.metrics.request(method, route, status, time.perf_counter() - t0)

@@ -15,6 +15,14 @@ Decisions (tested in tests/service/):
   grows: if a late message makes the recomputed chain not extend it, a safety fault is recorded
   (GET /head) and the reported chain is kept (docs/design.md, "Finality": never revert); it then
   stays where it is until the conflict is gone or an operator restarts the node.
+- Bounded waiting pools: blocks waiting for their parent and votes waiting for their target
+  block are capped (``max_waiting_blocks``, ``max_waiting_votes``: BIZRA_MAX_WAITING_BLOCKS,
+  BIZRA_MAX_WAITING_VOTES). A request that would take a pool past its cap is refused whole, before
+  anything of it is added: ``PoolFull`` (429, retry once parents or targets arrive) or, when the
+  request alone holds more than the cap, ``TooManyWaiting`` (413). The newest are refused; what
+  already waits is never evicted, and leaves the pool when its block arrives. The count of
+  waiting blocks for a request is an upper bound (a block that would be rejected counts too).
+  The startup load is not capped (it is the node's own data) but counts toward the pools.
 - Nothing here knows HTTP: errors are domain errors (engine.model.errors) that the service maps
   to status codes.
 
@@ -45,9 +53,17 @@ from engine.tables.validators import load_validator_table
 from engine.verification import keys as keymod
 from engine.verification.api import verify_many
 
-__all__ = ["NodeState", "Snapshot"]
+__all__ = ["NodeState", "PoolFull", "Snapshot", "TooManyWaiting"]
 
 log = logging.getLogger("bizra.service")
+
+
+class PoolFull(BizraError):
+    """A waiting pool (blocks without their parent, votes without their block) is full; retry later."""
+
+
+class TooManyWaiting(BizraError):
+    """One request holds more waiting items than the pool may ever hold."""
 
 
 # ---- live node state ---------------------------------------------------------------------
@@ -79,8 +95,13 @@ class NodeState:
     Example: ``s = NodeState(Path("data")); s.load(); s.snapshot.head``.
     """
 
-    def __init__(self, data_dir: Path, bps: int = 6667) -> None:
+    def __init__(self, data_dir: Path, bps: int = 6667, *, max_waiting_blocks: int = 100_000,
+                 max_waiting_votes: int = 500_000) -> None:
         self.data_dir, self.bps = Path(data_dir), bps
+        self.max_waiting_blocks, self.max_waiting_votes = max_waiting_blocks, max_waiting_votes
+        self.waiting_blocks = 0  # blocks waiting for their parent (from the last refresh)
+        self.waiting_votes = 0   # counted votes whose target block has not arrived
+        self._waiting_by_target: dict[bytes, int] = {}
         self.lock = threading.Lock()
         self.ready, self.error = False, None
         self.snapshot = _EMPTY
@@ -128,7 +149,8 @@ class NodeState:
         blocks = self.data_dir / "blocks.parquet"
         if blocks.exists():
             b = read_blocks(blocks)
-            self.add_blocks(list(zip(_rows(b["hash"]), _rows(b["parent"]), b["height"].cast(pl.Int64).to_list())))
+            self.add_blocks(list(zip(_rows(b["hash"]), _rows(b["parent"]), b["height"].cast(pl.Int64).to_list())),
+                            bounded=False)
         atts = self.data_dir / "attestations.parquet"
         if atts.exists():
             self._load_attestations(atts)
@@ -155,17 +177,49 @@ class NodeState:
             raise InputError(f"{path}: unreadable attestations ({first_line(exc)})") from None
         tally: dict[str, int] = {}
         for lo in range(0, n, chunk_rows):  # once per chunk
-            counts = self.add_attestations(attestation_columns(scan.slice(lo, chunk_rows).collect()), results=False)
+            counts = self.add_attestations(attestation_columns(scan.slice(lo, chunk_rows).collect()), results=False,
+                                           bounded=False)
             for reason, k in counts["reasons"].items():
                 tally[reason] = tally.get(reason, 0) + k
         log.info("loaded %s: %d rows %s", path, n, tally)
 
-    def add_blocks(self, rows: list[tuple[bytes, bytes, int]]) -> dict[str, Any]:
-        """Ingest (hash, parent, height or -1) rows; per row accepted / waiting / rejected(reason)."""
+    def _would_wait(self, rows: list[tuple[bytes, bytes, int]]) -> tuple[int, int]:
+        """(blocks of ``rows`` that would wait, blocks waiting in all after adding them), an upper
+        bound: waiting blocks that the new ones connect leave the pool, rejections are ignored."""
+        known = self._heights if self._heights_for >= 0 else {}
+        orphans = self.graph.orphan_blocks()
+        pending = set(zip(_rows_of(orphans["hash"]), _rows_of(orphans["parent"])))
+        new = {(h, p) for h, p, _ in rows if h not in known and p != bytes(32)} - pending
+        children: dict[bytes, list[bytes]] = {}
+        for h, p in pending | new:
+            children.setdefault(p, []).append(h)
+        reached, frontier = set(), [p for p in children if p in known]
+        while frontier:  # once per block that connects: each hash is expanded at most once
+            for h in children.pop(frontier.pop(), ()):
+                if h not in reached:
+                    reached.add(h)
+                    frontier.append(h)
+        waiting = {(h, p) for h, p in pending | new if h not in reached}
+        return len(waiting & new), len(waiting)
+
+    def add_blocks(self, rows: list[tuple[bytes, bytes, int]], *, bounded: bool = True) -> dict[str, Any]:
+        """Ingest (hash, parent, height or -1) rows; per row accepted / waiting / rejected(reason).
+        ``bounded``: refuse the request (PoolFull, TooManyWaiting) when it would take the pool of
+        blocks waiting for their parent past ``max_waiting_blocks``."""
         if not rows:
             return {"rows": 0, "accepted": 0, "waiting": 0, "rejected": 0, "results": []}
         h, p, ht = zip(*rows)
         with self.lock:
+            cap = self.max_waiting_blocks
+            if bounded and self.waiting_blocks + len(rows) > cap:  # only then is the exact count needed
+                added, after = self._would_wait(rows)
+                if added > cap:
+                    raise TooManyWaiting(f"blocks: {added:,} of these blocks would wait for their parent, more "
+                                         f"than the pool holds (BIZRA_MAX_WAITING_BLOCKS={cap:,}); send parents first")
+                if after > cap:
+                    raise PoolFull(f"blocks: {self.waiting_blocks:,} blocks already wait for their parent and these "
+                                   f"would make {after:,} (BIZRA_MAX_WAITING_BLOCKS={cap:,}); nothing was added, "
+                                   "send their parents or retry later")
             self.graph.add_blocks(list(h), list(p), np.array(ht, np.int64))
             rejected = self.graph.rejected_blocks()
             why = {(a.tobytes(), b.tobytes()): r for a, b, r in zip(rejected["hash"], rejected["parent"], rejected["reason"])}
@@ -180,9 +234,11 @@ class NodeState:
         tally = {k: sum(r["status"] == k for r in results) for k in ("accepted", "waiting", "rejected")}
         return {"rows": len(rows), **tally, "results": results}
 
-    def add_attestations(self, up: AttestationColumns, *, results: bool = True) -> dict[str, Any]:
+    def add_attestations(self, up: AttestationColumns, *, results: bool = True, bounded: bool = True) -> dict[str, Any]:
         """Check rows like ``bizra run`` (engine.pipeline.row_checks), count the valid, new ones
-        as votes; ``orphan_target`` votes are kept and wait for their block."""
+        as votes; ``orphan_target`` votes are kept and wait for their block. ``bounded``: refuse
+        the request (PoolFull, TooManyWaiting) when its votes for unknown blocks would take the
+        pool of waiting votes past ``max_waiting_votes``."""
         checks = check_rows(up, self.validators)  # outside the lock: verification is the slow part
         fields, vi = checks.fields, checks.validator
         valid = checks.code == VOTE
@@ -198,12 +254,26 @@ class NodeState:
             dup = valid & (seen | ~first)
             reason[dup] = Reason.DUPLICATE.value
             new = np.flatnonzero(valid & ~dup)
+            targets = fields["target"].tobytes()
+            heights = self.snapshot.heights
+            unknown = [targets[32 * i:32 * i + 32] for i in new.tolist() if targets[32 * i:32 * i + 32] not in heights]
+            cap = self.max_waiting_votes
+            if bounded and len(unknown) > cap:
+                raise TooManyWaiting(f"attestations: {len(unknown):,} of these votes are for blocks this node does not "
+                                     f"know, more than the pool holds (BIZRA_MAX_WAITING_VOTES={cap:,}); send the "
+                                     "blocks first")
+            if bounded and unknown and self.waiting_votes + len(unknown) > cap:
+                raise PoolFull(f"attestations: {self.waiting_votes:,} votes already wait for their block and these "
+                               f"would add {len(unknown):,} (BIZRA_MAX_WAITING_VOTES={cap:,}); nothing was added, "
+                               "send the blocks or retry later")
+            for t in unknown:
+                self._waiting_by_target[t] = self._waiting_by_target.get(t, 0) + 1
+            self.waiting_votes += len(unknown)
             if len(new):
                 self.graph.add_votes(vi[new], fields["epoch"][new].astype(np.int64), fields["target"][new], ids=ids[new])
                 self._seen.update(raw[32 * i:32 * i + 32] for i in new.tolist())
                 self._refresh()
         heights = self.snapshot.heights
-        targets = fields["target"].tobytes()
         for i in new.tolist():  # a counted vote whose block has not arrived waits (docs/design.md, "BlockGraph")
             if targets[32 * i:32 * i + 32] not in heights:
                 reason[i] = Reason.ORPHAN_TARGET.value
@@ -223,6 +293,8 @@ class NodeState:
         if len(hashes) != self._heights_for:  # the height index changes only when blocks are accepted
             self._heights = {raw[32 * i:32 * i + 32]: h for i, h in enumerate(g.heights().tolist())}
             self._heights_for = len(hashes)
+            for target in [t for t in self._waiting_by_target if t in self._heights]:  # their block arrived
+                self.waiting_votes -= self._waiting_by_target.pop(target)
         flags = g.finalized_flags()
         fat = g.finalized_at_epochs()[flags].tolist()
         final = hashes[flags]
@@ -251,11 +323,12 @@ class NodeState:
             "head_weight": g.weight(head) if head else 0,
             "finalized_tip": _hex(tip), "finalized_height": len(reported) - 1 if reported else None,
             "finalized_at_epoch": finalized_at.get(tip) if tip else None,
-            "blocks": len(hashes), "orphan_blocks": len(g.orphan_blocks()["hash"]),
+            "blocks": len(hashes), "orphan_blocks": len(g.orphan_blocks()["hash"]), "waiting_votes": self.waiting_votes,
             "equivocators": len(g.equivocators()), "total_weight": int(self.weights.sum()),
             "safety_faults": [{"kind": "conflicting_candidate", "epoch": f.epoch, "candidate": _hex(f.candidate),
                                "finalized_tip": _hex(f.finalized_tip)} for f in g.safety_faults()] + self.faults,
         }
+        self.waiting_blocks = head_json["orphan_blocks"]
         self.snapshot = Snapshot(self._heights, finalized_at, reported, head, head_json)
 
     def head_json(self) -> dict[str, Any]:
@@ -263,5 +336,9 @@ class NodeState:
 
 
 def _rows(series: pl.Series) -> list[bytes]:
-    raw = binary_to_array(series, 32).tobytes()
+    return _rows_of(binary_to_array(series, 32))
+
+
+def _rows_of(hashes: np.ndarray) -> list[bytes]:
+    raw = np.ascontiguousarray(hashes).tobytes()
     return [raw[i:i + 32] for i in range(0, len(raw), 32)]

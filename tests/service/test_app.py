@@ -226,7 +226,7 @@ def test_verify_rejects_malformed_requests_by_field(api: Api, payload: dict, fie
 @pytest.mark.parametrize("raw, status", [(b"{", 400), (b"[]", 422), (b"null", 422), (b'"x"', 422), (b"\xff\xfe", 400)])
 def test_malformed_json_is_a_client_error(api: Api, raw: bytes, status: int) -> None:
     for url in ("/api/v1/poi/verify", "/api/v1/finality", "/api/v1/blocks"):
-        r = api("POST", url, content=raw, headers={"content-type": "application/json"})
+        r = api("POST", url, content=raw, headers={"content-type": "application/json", **AUTH})
         assert r.status_code == status and r.json()["detail"].startswith("body"), (url, r.text)
 
 
@@ -306,13 +306,13 @@ def test_blocks_and_attestations_move_head_and_finality(fresh: Api) -> None:
     head = fresh("GET", "/api/v1/head").json()
     parent, height = bytes.fromhex(head["head"][2:]), head["head_height"]
     a, b = hashlib.sha256(b"new-a").digest(), hashlib.sha256(b"new-b").digest()
-    r = fresh("POST", "/api/v1/blocks", json={"blocks": [{"hash": _hex(b), "parent": _hex(a)}]}).json()
+    r = fresh("POST", "/api/v1/blocks", json={"blocks": [{"hash": _hex(b), "parent": _hex(a)}]}, headers=AUTH).json()
     assert r["results"][0]["status"] == "waiting"
     r = fresh("POST", "/api/v1/blocks", json={"blocks": [
         {"hash": _hex(a), "parent": _hex(parent), "height": height + 1},
         {"hash": _hex(a), "parent": _hex(bytes(32)[:-1] + b"\x01")},
         {"hash": _hex(hashlib.sha256(b"g2").digest()), "parent": _hex(bytes(32))},
-        {"hash": _hex(hashlib.sha256(b"h").digest()), "parent": _hex(parent), "height": 1}]}).json()
+        {"hash": _hex(hashlib.sha256(b"h").digest()), "parent": _hex(parent), "height": 1}]}, headers=AUTH).json()
     assert [x["status"] for x in r["results"]] == ["accepted"] + ["rejected"] * 3, r
     assert [x["reason"] for x in r["results"][1:]] == ["duplicate_hash", "second_genesis", "wrong_height"]
     assert fresh("POST", "/api/v1/finality", json={"block_hash": _hex(b)}).json()["height"] == height + 2
@@ -343,7 +343,7 @@ def test_blocks_and_attestations_move_head_and_finality(fresh: Api) -> None:
     ({"blocks": "x"}, "blocks"), ({}, "blocks"),
 ])
 def test_blocks_rejects_bad_fields_by_name(api: Api, payload: dict, field: str) -> None:
-    r = api("POST", "/api/v1/blocks", json=payload)
+    r = api("POST", "/api/v1/blocks", json=payload, headers=AUTH)
     assert r.status_code == 422 and r.json()["detail"].startswith(field), r.text
 
 
@@ -427,7 +427,7 @@ def test_metric_names_are_exposed(api: Api) -> None:
     assert 'le="1e-06"' in text  # microsecond resolution
     api("GET", "/api/v1/jobs/0123")
     api("GET", "/no/such/path")
-    for route, status in (("/api/v1/jobs/{job_id}", "404"), ("unmatched", "404")):  # templates: bounded labels
+    for route, status in (("/api/v1/jobs/{job_id}", "404"), ("other", "404")):  # templates: bounded labels
         assert api.sample("bizra_http_requests_total", {"method": "GET", "route": route, "status": status}) >= 1
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.support.app_harness import TOKEN, config as _config, hex_of as _hex, running, signed_vote as _vote
+from tests.support.app_harness import AUTH, TOKEN, config as _config, hex_of as _hex, running, signed_vote as _vote
 
 from engine.verification import keys as keymod
 from engine.model.attestation import binary_column
@@ -55,7 +55,7 @@ def test_endpoints_wait_for_the_load(tmp_path: Path, monkeypatch: pytest.MonkeyP
         r = a("GET", "/readyz")
         assert r.status_code == 503 and r.json() == {"ready": False, "error": None}
         assert a("GET", "/api/v1/head").status_code == 503
-        assert a("POST", "/api/v1/blocks", json={"blocks": []}).status_code == 503
+        assert a("POST", "/api/v1/blocks", json={"blocks": []}, headers=AUTH).status_code == 503
         gate.set()
         assert a.wait_ready().status_code == 200
         assert a("GET", "/api/v1/head").json()["blocks"] == 6
