@@ -466,3 +466,92 @@ def test_openapi_version_is_the_package_version(api: Api) -> None:
     import importlib.metadata
 
     assert api("GET", "/openapi.json").json()["info"]["version"] == importlib.metadata.version("bizra")
+
+
+# ---- issue 13: guarded writes, bounded pools, the smaller items ------------------------------
+
+
+def test_blocks_need_the_token(data: Path, api: Api) -> None:
+    block = {"blocks": [{"hash": _hex(hashlib.sha256(b"x").digest()), "parent": _hex(hashlib.sha256(b"y").digest())}]}
+    before = api("GET", "/api/v1/head").json()["orphan_blocks"]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        r = api("POST", "/api/v1/blocks", json=block, headers=headers)
+        assert r.status_code == 401 and r.json()["detail"] == "authorization: missing or wrong Bearer token", r.text
+    assert api("GET", "/api/v1/head").json()["orphan_blocks"] == before  # nothing was added
+    with running(_config(data, api_token=None)) as open_node:
+        r = open_node("POST", "/api/v1/blocks", json=block)
+        assert r.status_code == 503 and "BIZRA_API_TOKEN" in r.json()["detail"]
+
+
+def _orphans(n: int, tag: bytes) -> list[dict[str, str]]:
+    return [{"hash": _hex(hashlib.sha256(tag + bytes([i])).digest()), "parent": _hex(hashlib.sha256(tag + b"p" + bytes([i])).digest())}
+            for i in range(n)]
+
+
+def test_blocks_waiting_for_a_parent_are_a_bounded_pool(data: Path, tmp_path: Path) -> None:
+    for name in ("validators.parquet", "blocks.parquet"):
+        (tmp_path / name).write_bytes((data / name).read_bytes())
+    with running(_config(tmp_path, max_waiting_blocks=3)) as node:
+        node.wait_ready()
+        post = lambda blocks: node("POST", "/api/v1/blocks", json={"blocks": blocks}, headers=AUTH)  # noqa: E731
+        too_many = post(_orphans(4, b"a"))
+        assert too_many.status_code == 413 and "4 of these blocks would wait" in too_many.json()["detail"]
+        assert "BIZRA_MAX_WAITING_BLOCKS=3" in too_many.json()["detail"]
+        chain = _orphans(2, b"b")
+        assert post(chain).status_code == 200
+        full = post(_orphans(2, b"c"))
+        assert full.status_code == 429 and "2 blocks already wait" in full.json()["detail"], full.text
+        assert node("GET", "/api/v1/head").json()["orphan_blocks"] == 2  # the refused request added nothing
+        head = node("GET", "/api/v1/head").json()
+        parents = [{"hash": b["parent"], "parent": head["head"]} for b in chain]  # connects both waiting blocks
+        assert post(parents + _orphans(3, b"d")).status_code == 200  # 2 leave the pool, 3 join: 3 wait
+        assert node("GET", "/api/v1/head").json()["orphan_blocks"] == 3
+        assert post(_orphans(1, b"e")).status_code == 429
+
+
+def test_votes_waiting_for_their_block_are_a_bounded_pool(data: Path, tmp_path: Path) -> None:
+    for name in ("validators.parquet", "blocks.parquet"):
+        (tmp_path / name).write_bytes((data / name).read_bytes())
+    seeds = keymod.derive_seeds(SEED, 8)
+    nowhere = [hashlib.sha256(b"nowhere%d" % i).digest() for i in range(3)]
+    with running(_config(tmp_path, max_waiting_votes=2)) as node:
+        node.wait_ready()
+        r = node("POST", "/api/v1/attestations", json=[_vote(seeds, v, 50_000, nowhere[0]) for v in range(3)])
+        assert r.status_code == 413 and "BIZRA_MAX_WAITING_VOTES=2" in r.json()["detail"], r.text
+        r = node("POST", "/api/v1/attestations", json=[_vote(seeds, v, 50_000, nowhere[1]) for v in range(2)])
+        assert r.status_code == 200 and [x["reason"] for x in r.json()["results"]] == ["orphan_target"] * 2
+        head = node("GET", "/api/v1/head").json()
+        r = node("POST", "/api/v1/attestations", json=[_vote(seeds, 5, 50_001, nowhere[2]),
+                                                      _vote(seeds, 6, 50_001, bytes.fromhex(head["head"][2:]))])
+        assert r.status_code == 429 and "2 votes already wait" in r.json()["detail"], r.text
+        assert node("POST", "/api/v1/attestations",  # a vote for a known block does not wait: accepted
+                    json=[_vote(seeds, 6, 50_001, bytes.fromhex(head["head"][2:]))]).json()["accepted"] == 1
+        block = {"hash": _hex(nowhere[1]), "parent": head["head"]}
+        assert node("POST", "/api/v1/blocks", json={"blocks": [block]}, headers=AUTH).status_code == 200
+        assert node("GET", "/api/v1/head").json()["waiting_votes"] == 0  # their block arrived: the pool drained
+        r = node("POST", "/api/v1/attestations", json=[_vote(seeds, 5, 50_002, nowhere[2])])
+        assert r.status_code == 200 and r.json()["results"][0]["reason"] == "orphan_target"
+
+
+def test_json_endpoints_refuse_other_types_empty_bodies_and_huge_numbers(api: Api) -> None:
+    valid = {"body_hex": "00" * 110, "signature": "00" * 64, "public_key": "00" * 32}
+    import json as _json
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "text/json"):
+        r = api("POST", "/api/v1/poi/verify", content=_json.dumps(valid).encode(), headers={"content-type": ctype})
+        assert r.status_code == 415 and r.json()["detail"].startswith(f"content-type: '{ctype}' not accepted"), r.text
+    for url in ("/api/v1/poi/verify", "/api/v1/finality", "/api/v1/poi/generate", "/api/v1/jobs"):
+        r = api("POST", url, content=b"", headers={"content-type": "application/json", **AUTH})
+        assert r.status_code == 400 and r.json()["detail"] == "body: empty request body, expected a JSON object", (url, r.text)
+    fields = {"chain_id": 1, "validator_index": 0, "epoch": 0, "target": "00" * 32, "evidence_root": "00" * 32,
+              "poi_score": 0, "timestamp_us": 0, "nonce": 0}
+    raw = _json.dumps({"body": fields, "signature": "00" * 64, "public_key": "00" * 32})
+    raw = raw.replace('"epoch": 0', '"epoch": 1' + "0" * 5000)  # 10^5000: past Python's own int limit
+    r = api("POST", "/api/v1/poi/verify", content=raw.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["detail"].startswith("body.epoch: an integer of 5,001 digits"), r.text
+    r = api("POST", "/api/v1/poi/generate", json={"evidence": "e", "nonce": 10**45}, headers=AUTH)
+    assert r.status_code == 400 and r.json()["detail"].startswith("nonce: an integer of 46 digits"), r.text
+    r = api("POST", "/api/v1/poi/generate", json={"evidence": "e", "nonce": 10**30}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["detail"].startswith("nonce: "), r.text  # in reach: the range check
+    r = api("POST", "/api/v1/poi/verify", content=_json.dumps(valid).encode(),
+            headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 422 and "domain tag" in r.json()["detail"]  # JSON with parameters is still JSON

@@ -23,3 +23,13 @@ def test_config_from_environment() -> None:
             ServiceConfig.from_env("d", env=env)
 
 
+
+
+def test_waiting_pool_bounds_from_environment() -> None:
+    c = ServiceConfig.from_env("d", env={})
+    assert (c.max_waiting_blocks, c.max_waiting_votes) == (100_000, 500_000)
+    c = ServiceConfig.from_env("d", env={"BIZRA_MAX_WAITING_BLOCKS": "0", "BIZRA_MAX_WAITING_VOTES": "7"})
+    assert (c.max_waiting_blocks, c.max_waiting_votes) == (0, 7)
+    for name in ("BIZRA_MAX_WAITING_BLOCKS", "BIZRA_MAX_WAITING_VOTES"):
+        with pytest.raises(InputError, match=f"{name}: must be within 0"):
+            ServiceConfig.from_env("d", env={name: "-1"})
