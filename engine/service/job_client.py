@@ -15,23 +15,61 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
 from engine.model.errors import BizraError
 
-__all__ = ["JobClient", "add_cli", "cmd_cancel", "cmd_status", "cmd_submit"]
+__all__ = ["JobClient", "add_cli", "check_server_url", "cmd_cancel", "cmd_status", "cmd_submit"]
 
 EXIT_JOB_FAILED = 1
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The job API never redirects: a redirect (to another scheme or host, say) is an error."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl[:80]!r} refused", headers, fp)
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """An opener that speaks http(s) only: no file:, ftp: or data: handler, no redirects."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor(), _NoRedirects()):
+        opener.add_handler(handler)
+    return opener
+
+
+def check_server_url(server: str) -> str:
+    """``server`` without a trailing slash if it is an http(s) URL with a host, else BizraError.
+
+    Example: ``check_server_url("http://127.0.0.1:9944/") == "http://127.0.0.1:9944"``.
+    """
+    try:
+        parts = urllib.parse.urlsplit(server)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError as exc:
+        raise BizraError(f"--server {server[:200]!r}: not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BizraError(f"--server {server[:200]!r}: expected an http:// or https:// URL with a host")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise BizraError(f"--server {server[:200]!r}: give scheme, host, port and path only (the token comes from "
+                         "BIZRA_API_TOKEN)")
+    return server.rstrip("/")
+
+
 class JobClient:
-    """The three calls of the job API. ``JobClient("http://127.0.0.1:9944").status(job_id)``."""
+    """The three calls of the job API. ``JobClient("http://127.0.0.1:9944").status(job_id)``.
+
+    Only http(s) URLs are accepted, and requests go through an opener with no other scheme
+    handler and no redirects, so neither the URL nor a server's answer can make it read a
+    ``file:`` (or ``ftp:``) URL."""
 
     def __init__(self, server: str, token: str | None = None, timeout: float = 30.0) -> None:
-        if not server.startswith(("http://", "https://")):
-            raise BizraError(f"--server {server!r}: expected an http:// or https:// URL")
-        self.server, self.token, self.timeout = server.rstrip("/"), token, timeout
+        self.server, self.token, self.timeout = check_server_url(server), token, timeout
+        self._opener = _opener()
 
     def _call(self, method: str, path: str, payload: dict | None = None) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
@@ -42,7 +80,7 @@ class JobClient:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(self.server + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             try:

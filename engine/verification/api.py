@@ -70,6 +70,16 @@ class VerifyColumns:
         return len(self.well_formed)
 
 
+def _as_bytes(value: Any, name: str) -> bytes:
+    """``value`` as bytes; an int (``bytes(64)`` would be 64 zero bytes, and an all-zero key and
+    signature verify under ZIP-215) or a str is a TypeError, like any other non-bytes."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (int, np.integer, str)):
+        raise TypeError(f"{name}: expected bytes, got {type(value).__name__}")
+    return bytes(value)
+
+
 def _fixed_width(values: Any, width: int, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(n, width) uint8 and a bool[n] saying which rows had exactly ``width`` bytes."""
     if isinstance(values, np.ndarray) and values.dtype == np.uint8 and values.ndim == 2:
@@ -80,7 +90,7 @@ def _fixed_width(values: Any, width: int, n: int, name: str) -> tuple[np.ndarray
         return np.zeros((n, width), np.uint8), np.zeros(n, dtype=bool)
     if isinstance(values, np.ndarray) and values.dtype != object:
         raise ValueError(f"{name}: expected an (n, {width}) uint8 array or a list of bytes, got {values.dtype}{values.shape}")
-    items = [bytes(v) if not isinstance(v, bytes) else v for v in values]
+    items = [_as_bytes(v, name) for v in values]
     if len(items) != n:
         raise ValueError(f"{name}: {len(items)} rows, expected {n}")
     lengths = np.fromiter((len(v) for v in items), dtype=np.int64, count=n)
@@ -108,7 +118,7 @@ def to_columns(messages: Any, signatures: Any, public_keys: Any) -> VerifyColumn
         # Iterating a 1-D array would yield integers, and bytes(5) is five zero bytes.
         raise ValueError(f"messages: expected an (n, len) uint8 array or a list of bytes, got {messages.dtype}{messages.shape}")
     else:
-        items = [m if isinstance(m, bytes) else bytes(m) for m in messages]
+        items = [_as_bytes(m, "messages") for m in messages]
         n = len(items)
         lengths = np.fromiter((len(m) for m in items), dtype=np.int64, count=n)
         offsets = np.zeros(n + 1, dtype=np.int64)
@@ -264,7 +274,8 @@ def warm_up(backend: str | None = None) -> float:
 
 
 def verify_one(message: bytes, signature: bytes, public_key: bytes, *, backend: str | None = None) -> bool:
-    """Whether ``signature`` verifies ``message`` under ``public_key``.
+    """Whether ``signature`` verifies ``message`` under ``public_key`` (each bytes-like; an int
+    is a TypeError, never a run of zero bytes).
 
     Example: ``verify_one(body, sig, pk, backend="libsodium")``.
     """

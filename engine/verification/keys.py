@@ -40,7 +40,9 @@ __all__ = [
 SEED_SIZE = 32
 SECRET_FILE_MAGIC = b"BIZRAKEY"  # then u32 count, then count * 32-byte seeds, index order
 _P = 2**255 - 19
-# Canonical encodings of the 8 points of order dividing 8 (libsodium's blocklist, y < p).
+# Encodings of the 8 points of order dividing 8 with y < p: libsodium's blocklist, plus the two
+# points with x = 0 (the identity, y = 1, and the point of order 2, y = p - 1) written with the
+# sign bit set, which decode to the same points ("negative zero"): small order, whatever the bit.
 _SMALL_ORDER = frozenset(
     bytes.fromhex(h)
     for h in (
@@ -52,6 +54,8 @@ _SMALL_ORDER = frozenset(
         "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
         "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
         "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     )
 )
 _BASEPOINT = bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666")

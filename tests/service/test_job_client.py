@@ -84,3 +84,42 @@ def test_cancel_a_finished_job_is_a_conflict(server) -> None:
     job_id = r.stdout.split()[2]
     c = bizra("cancel", "--server", url, job_id)
     assert c.returncode == 2 and "HTTP 409" in c.stderr and "already succeeded" in c.stderr
+
+
+def test_only_http_urls_are_followed(tmp_path: Path) -> None:
+    """Issue 13: --server accepts http(s) URLs with a host only, for each command, and a server
+    that redirects to file: (or anywhere) is an error, never a read of a local file."""
+    import http.server
+    import threading
+
+    from engine.model.errors import BizraError
+    from engine.service.job_client import JobClient, check_server_url
+
+    for command in (("submit", "--data", "ds"), ("status", "x"), ("cancel", "x")):
+        for url in ("file:///etc/passwd", "ftp://h/x", "http:///no-host", "gopher://h", "HTTP://user:pw@h:1"):
+            r = bizra(command[0], "--server", url, *command[1:], token=TOKEN)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--server" in r.stderr, (url, r.stderr)
+    assert check_server_url("HTTPS://example.org:9944/") == "HTTPS://example.org:9944"
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text('{"state": "succeeded", "stolen": true}')
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # /api/v1/jobs/x to file:, anything else to another http URL
+            self.send_response(302)
+            self.send_header("Location", secret.as_uri() if self.path.endswith("/x") else "http://127.0.0.1:1/x")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = JobClient(f"http://127.0.0.1:{httpd.server_port}")
+        with pytest.raises(BizraError, match="HTTP 302: .*'file:.*not allowed"):
+            client.status("x")
+        with pytest.raises(BizraError, match="HTTP 302: redirect to 'http://127.0.0.1:1/x' refused"):
+            client.status("y")
+    finally:
+        httpd.shutdown()

@@ -15,7 +15,9 @@ SQRT_M1 = pow(2, (P - 1) // 4, P)
 
 
 def ref_decode(enc: bytes) -> tuple[int, int] | None:
-    """RFC 8032 decoding, rejecting y >= p (the admission policy's canonical form)."""
+    """RFC 8032 decoding, rejecting y >= p (the admission policy's canonical form); ``x = 0``
+    with the sign bit set decodes to ``x = 0`` as in ZIP-215: the same point, so the identity
+    written ``0100..0080`` is of small order, like the identity."""
     y = int.from_bytes(enc, "little") & ((1 << 255) - 1)
     sign = enc[31] >> 7
     if y >= P:
@@ -26,8 +28,8 @@ def ref_decode(enc: bytes) -> tuple[int, int] | None:
         x = x * SQRT_M1 % P
     if v * x * x % P != u:
         return None
-    if x == 0 and sign:
-        return None
+    if x == 0:
+        return 0, y
     if x & 1 != sign:
         x = P - x
     return x, y
@@ -66,6 +68,11 @@ def encode_point(p: tuple[int, int]) -> bytes:
     return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 
+# The two points with x = 0 (identity, order 2) written with the sign bit set: small order too.
+SIGN_BIT_SMALL_ORDER_HEX = [
+    "0100000000000000000000000000000000000000000000000000000000000080",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+]
 # Canonical encodings of the 8 points of order dividing 8.
 SMALL_ORDER_HEX = [
     "0100000000000000000000000000000000000000000000000000000000000000",

@@ -131,3 +131,16 @@ def test_memory_after_verify_is_a_no_op_without_opting_in(monkeypatch) -> None:
     with api.memory_after_verify():
         assert calls == [False]
     assert calls == [False, True]
+
+
+@pytest.mark.parametrize("backend", ["numba", "libsodium"])
+def test_ints_are_refused_never_zero_bytes(backend: str) -> None:
+    """Issue 13: bytes(64) is 64 zero bytes, and an all-zero key and signature are ZIP-215-valid
+    for any message, so verify_one(b"msg", 64, 32) used to answer True."""
+    for args, name in (((b"msg", 64, 32), "signatures"), ((b"msg", bytes(64), 32), "public_keys"),
+                       ((5, bytes(64), bytes(32)), "messages"), ((b"msg", np.int64(64), bytes(32)), "signatures"),
+                       ((b"msg", True, bytes(32)), "signatures"), ((b"msg", "00" * 64, bytes(32)), "signatures")):
+        with pytest.raises(TypeError, match=f"{name}: expected bytes, got"):
+            verify_one(*args, backend=backend)
+    assert verify_one(b"msg", bytes(64), bytes(32), backend="numba") is True  # what the ints used to become
+    assert verify_one(b"msg", bytearray(64), memoryview(bytes(32)), backend="numba") is True  # bytes-like is fine

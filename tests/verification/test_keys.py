@@ -11,7 +11,7 @@ from nacl.signing import SigningKey
 
 from engine.model.errors import InputError, KeyReason
 from tests.support import ref_admission
-from tests.support.ref_admission import SMALL_ORDER_HEX, encode_point, ref_add, ref_decode, ref_reason
+from tests.support.ref_admission import SIGN_BIT_SMALL_ORDER_HEX, SMALL_ORDER_HEX, encode_point, ref_add, ref_decode, ref_reason
 from engine.verification.keys import (
     check_admissible,
     derive_seeds,
@@ -98,6 +98,8 @@ def test_admission_named_cases() -> None:
     for h in SMALL_ORDER_HEX:
         assert check_admissible(bytes.fromhex(h)) == ref_reason(bytes.fromhex(h))
         assert check_admissible(bytes.fromhex(h)) in (KeyReason.SMALL_ORDER, KeyReason.NOT_ON_CURVE)
+    for h in SIGN_BIT_SMALL_ORDER_HEX:  # issue 13: was NOT_TORSION_FREE
+        assert check_admissible(bytes.fromhex(h)) == KeyReason.SMALL_ORDER == ref_reason(bytes.fromhex(h)), h
     torsion = ref_decode(bytes.fromhex(SMALL_ORDER_HEX[4]))
     torsioned = encode_point(ref_add(ref_decode(honest), torsion))
     assert check_admissible(torsioned) == KeyReason.NOT_TORSION_FREE == ref_reason(torsioned)
