@@ -90,7 +90,8 @@ BODY_DTYPE = np.dtype(
         "itemsize": BODY_SIZE,
     }
 )
-assert BODY_DTYPE.itemsize == BODY_SIZE
+if BODY_DTYPE.itemsize != BODY_SIZE:  # the layout table and the dtype must agree (never skipped, unlike an assert)
+    raise RuntimeError(f"BODY_DTYPE is {BODY_DTYPE.itemsize} bytes, the body {BODY_SIZE}")
 # Decoded fields as columns (the domain tag is a constant, checked, never a column).
 FIELD_NAMES: tuple[str, ...] = tuple(f for f, _, _ in BODY_LAYOUT if f != "domain")
 _BYTES_FIELDS = ("target", "evidence_root")

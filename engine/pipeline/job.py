@@ -240,7 +240,8 @@ def _run_locked(out, paths, input_sha, table, graph, n, stages, t, t_start, *, n
             stages["write"] = time.perf_counter() - t
             wall = time.perf_counter() - t_start
             counts = {r.value: int(c) for r, c in zip(REASONS, np.bincount(codes, minlength=len(REASONS)))}
-            assert sum(counts.values()) == n, "every row has exactly one reason"
+            if sum(counts.values()) != n:  # every row has exactly one reason
+                raise BizraError(f"{out}: {sum(counts.values())} reasons for {n} rows")
             fin = graph.finalized_flags()
             tip_height = int(graph.heights()[fin].max()) if fin.any() else 0
             report = {

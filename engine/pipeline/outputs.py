@@ -29,7 +29,8 @@ __all__ = ["REASONS", "REASON_DTYPE", "attestations_frame", "blocks_frame", "equ
 
 REASONS: tuple[Reason, ...] = Reason.in_code_order()
 REASON_DTYPE = pl.Enum([r.value for r in REASONS])  # category i is the reason with code i
-assert [r.code for r in REASONS] == list(range(len(REASONS))), "reason codes are the Enum's physical values"
+if [r.code for r in REASONS] != list(range(len(REASONS))):  # reason codes are the Enum's physical values
+    raise RuntimeError("Reason codes must be 0..n-1 in code order (docs/design.md, 'Checkpoints')")
 
 
 _WRITE_ROWS = 65536  # fixed, not chunk_rows: the output's bytes must not depend on the chunking

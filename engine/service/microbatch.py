@@ -83,7 +83,8 @@ class MicroBatcher:
     async def verify(self, body: bytes, signature: bytes, public_key: bytes) -> bool:
         """Queue one row and wait for its batch; returns whether the signature verifies."""
         self._start()
-        assert self._queue is not None and self._full is not None and self._loop is not None
+        if self._queue is None or self._full is None or self._loop is None:  # _start made them
+            raise RuntimeError("micro-batcher not started")
         fut: asyncio.Future[bool] = self._loop.create_future()
         self._queue.put_nowait((body, signature, public_key, fut))
         if self._queue.qsize() >= self.max_batch:
@@ -91,7 +92,8 @@ class MicroBatcher:
         return await fut
 
     async def _run(self) -> None:
-        assert self._queue is not None and self._full is not None
+        if self._queue is None or self._full is None:
+            raise RuntimeError("micro-batcher not started")
         queue, full = self._queue, self._full
         loop = asyncio.get_running_loop()
         while True:

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404  # runs pytest, pip-audit and bandit with fixed argv lists, never a shell
 import sys
 import tempfile
 import time
@@ -26,7 +26,8 @@ import numpy as np
 from engine.tooling.serve_process import free_port, start_serve, stop, wait_ready
 
 __all__ = [
-    "REGRESSION_PERCENT", "Context", "Measurement", "all_within", "interpret_audit", "regression",
+    "REGRESSION_PERCENT", "SCANNED", "Context", "Measurement", "all_within", "interpret_audit", "interpret_bandit",
+    "regression", "measure_security_scan",
     "throughputs",            "within_tolerance", "measure_audit", "measure_batch_effectiveness",
     "measure_conformance", "measure_coverage_engine", "measure_coverage_kernels",
     "measure_determinism", "measure_finality", "measure_finality_e2e", "measure_regression",
@@ -241,7 +242,7 @@ def measure_finality_e2e(ctx: Context) -> Measurement:
         rpc, prom = free_port(), free_port()
         # finality needs no token: nothing secret is passed on
         proc = start_serve(data, {"RPC_PORT": str(rpc), "PROMETHEUS_PORT": str(prom), "METRICS_ENABLED": "1",
-                                  "BIZRA_THREADS": str(ctx.threads), "BIZRA_API_TOKEN": ""}, log)
+                                  "BIZRA_THREADS": str(ctx.threads), "BIZRA_API_TOKEN": ""}, log)  # nosec B105  # no token: off
         url = f"http://127.0.0.1:{rpc}"
         try:
             if not wait_ready(url, proc):
@@ -320,7 +321,8 @@ def _coverage(ctx: Context, package: str, tests: list[str], extra_env: dict[str,
                f"--cov={package}", f"--cov-report=json:{report}", "--cov-report=", *tests]
         env = {**os.environ, **extra_env, "COVERAGE_FILE": str(Path(tmp) / ".coverage"), "COLUMNS": "200"}
         try:
-            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,  # nosec B603  # fixed argv
+                                  timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             return Measurement(None, "timed out", fail=f"tests did not finish in {timeout} s")
         summary = _tail(done.stdout)
@@ -406,11 +408,53 @@ def measure_audit(ctx: Context) -> Measurement:
     else:
         return Measurement(None, "-", skip="pip-audit is not installed")
     try:
-        done = subprocess.run([*cmd, "--format", "json", "--progress-spinner", "off", "--skip-editable"],
+        done = subprocess.run([*cmd, "--format", "json", "--progress-spinner", "off", "--skip-editable"],  # nosec B603  # fixed argv
                               env=env, capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired:
         return Measurement(None, "-", skip="vulnerability database unreachable: pip-audit timed out after 300 s")
     return interpret_audit(done.returncode, done.stdout, done.stderr)
+
+
+# ---- static security scan -------------------------------------------------------------------
+
+SCANNED = ("engine", "kernels")
+
+
+def interpret_bandit(returncode: int, stdout: str, stderr: str) -> Measurement:
+    """Verdict of one ``bandit -r engine kernels -f json`` run: the value is the number of
+    findings left (bandit leaves out lines marked ``# nosec <id>``), so PASS means 0 medium or
+    high findings and every low one fixed or marked; files bandit could not parse are a FAIL."""
+    try:
+        doc = json.loads(stdout)
+    except ValueError:
+        line = (stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return Measurement(None, "-", fail=f"bandit exited {returncode}: {line}")
+    results = doc.get("results", [])
+    count = {s: sum(r.get("issue_severity") == s for r in results) for s in ("HIGH", "MEDIUM", "LOW")}
+    details = {"high": count["HIGH"], "medium": count["MEDIUM"], "low": count["LOW"],
+               "findings": [f"{r.get('filename')}:{r.get('line_number')} {r.get('test_id')} {r.get('issue_severity')}"
+                            for r in results][:50],
+               "lines": doc.get("metrics", {}).get("_totals", {}).get("loc")}
+    if doc.get("errors"):
+        first = doc["errors"][0]
+        return Measurement(None, "-", details, fail=f"bandit could not scan {len(doc['errors'])} files "
+                           f"(first: {first.get('filename')}: {first.get('reason')})")
+    shown = f"{count['HIGH']} high, {count['MEDIUM']} medium, {count['LOW']} low unmarked"
+    return Measurement(float(len(results)), shown, details)
+
+
+def measure_security_scan(ctx: Context) -> Measurement:
+    if ROOT is None:
+        return Measurement(None, "-", skip=_NO_TREE)
+    if importlib.util.find_spec("bandit") is None:
+        return Measurement(None, "-", skip="bandit is not installed (pip install -e '.[dev]')")
+    cmd = [sys.executable, "-m", "bandit", "-q", "-r", *SCANNED, "-f", "json"]
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,  # nosec B603  # fixed argv
+                              timeout=600, check=False)
+    except subprocess.TimeoutExpired:
+        return Measurement(None, "-", fail="bandit did not finish in 600 s")
+    return interpret_bandit(done.returncode, done.stdout, done.stderr)
 
 
 # ---- regression -----------------------------------------------------------------------------

@@ -35,16 +35,16 @@ from typing import Any
 from engine.model.errors import InputError
 from engine.tooling.gate_checks import (
     REGRESSION_PERCENT,
-    Context, Measurement, all_within, interpret_audit, measure_audit,
+    Context, Measurement, all_within, interpret_audit, interpret_bandit, measure_audit,
     measure_batch_effectiveness, measure_conformance, measure_coverage_engine,
     measure_coverage_kernels, measure_determinism, measure_finality, measure_finality_e2e,
-    measure_regression, measure_sign, measure_verify, measure_verify_b64, regression,
+    measure_regression, measure_security_scan, measure_sign, measure_verify, measure_verify_b64, regression,
     throughputs, within_tolerance,
 )
 from engine.verification.api import resolve_threads, usable_cpus
 
 __all__ = ["Gate", "Measurement", "Result", "add_cli", "build_gates", "cmd_gates", "exit_code",
-           "interpret_audit", "judge", "load_baseline", "regression", "run_gates", "within_tolerance"]
+           "interpret_audit", "interpret_bandit", "judge", "load_baseline", "regression", "run_gates", "within_tolerance"]
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 COVERAGE_TARGET = 95.0
@@ -138,6 +138,8 @@ def build_gates(threads: int) -> list[Gate]:
         Gate("coverage-kernels", f">= {COVERAGE_TARGET:.0f}% of kernels/ (unit tests, NUMBA_DISABLE_JIT=1)",
              measure_coverage_kernels, COVERAGE_TARGET),
         Gate("dependency-audit", "0 known vulnerabilities (pip-audit)", measure_audit, 0.0, higher_is_better=False),
+        Gate("security-scan", "0 findings in engine/, kernels/ (bandit; lows fixed or # nosec with a reason)",
+             measure_security_scan, 0.0, higher_is_better=False),
         Gate("no-regression", f"every throughput >= {100 - REGRESSION_PERCENT}% of baseline (vs libsodium)",
              measure_regression, rule=all_within),
     ]

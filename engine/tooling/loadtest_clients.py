@@ -102,7 +102,8 @@ class Connection:
     async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
+        if self.reader is None:  # opened together with the writer just above
+            raise ConnectionError("no connection")
         self.writer.write(request)
         head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         status = int(head[0].split(" ", 2)[1])
@@ -137,7 +138,7 @@ async def _run_phase(conns: Sequence[Connection], phase: Mapping[str, Any], plan
     left = [quota]
 
     async def user(uid: int) -> None:
-        pick = random.Random(seed * 1_000_003 + uid)
+        pick = random.Random(seed * 1_000_003 + uid)  # nosec B311  # seeded, reproducible traffic, not secrets
         i = uid
         while left[0] > 0 and time.monotonic() < deadline:
             left[0] -= 1

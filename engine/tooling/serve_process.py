@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404  # starts this interpreter with a fixed argv, never a shell
 import sys
 import time
 from collections.abc import Mapping
@@ -42,8 +42,9 @@ def start_serve(data: Path, env: Mapping[str, str], log: Path) -> subprocess.Pop
     as from a source checkout (no checkout, no console script on PATH needed)."""
     path = os.pathsep.join(p for p in (str(_IMPORT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--data", str(data), "--host", "127.0.0.1"],
-                                env={**os.environ, "PYTHONPATH": path, **env}, stdout=out, stderr=subprocess.STDOUT)
+        argv = [sys.executable, "-m", "engine.cli", "serve", "--data", str(data), "--host", "127.0.0.1"]
+        return subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": path, **env},  # nosec B603  # fixed argv, no shell
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 180) -> bool:

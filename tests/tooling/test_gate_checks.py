@@ -68,3 +68,27 @@ def test_kernel_coverage_runs_the_files_that_import_nojit():
     assert "tests/kernels/test_field25519.py" in files and "tests/kernels/test_ed25519_verify.py" in files
     assert "tests/consensus/test_blockgraph.py" in files
     assert not any("test_cli" in f or "support/" in f for f in files)
+
+
+def test_security_scan_judges_bandit_output(monkeypatch):
+    """The security-scan gate counts what bandit still reports: a medium finding or an unmarked
+    low one is a value above the target 0; output that is not bandit's JSON, or files bandit
+    could not parse, are a FAIL; without the source tree the gate is SKIP with the reason."""
+    from engine.tooling import gate_checks
+    from engine.tooling.gates import FAIL, PASS, SKIP, build_gates, judge
+
+    gate = next(g for g in build_gates(1) if g.name == "security-scan")
+    finding = {"filename": "engine/x.py", "line_number": 3, "test_id": "B310", "issue_severity": "MEDIUM"}
+    low = {**finding, "test_id": "B101", "issue_severity": "LOW"}
+    clean = gate_checks.interpret_bandit(0, json.dumps({"results": [], "errors": []}), "")
+    assert (clean.value, clean.shown, judge(gate, clean).verdict) == (0.0, "0 high, 0 medium, 0 low unmarked", PASS)
+    for results in ([finding], [low]):
+        m = gate_checks.interpret_bandit(1, json.dumps({"results": results, "errors": []}), "")
+        assert m.value == 1.0 and judge(gate, m).verdict == FAIL and m.details["findings"][0].startswith("engine/x.py:3")
+    m = gate_checks.interpret_bandit(2, "", "Traceback\nbandit: boom")
+    assert judge(gate, m).verdict == FAIL and "bandit exited 2: bandit: boom" in m.fail
+    m = gate_checks.interpret_bandit(0, json.dumps({"results": [], "errors": [{"filename": "a.py", "reason": "syntax"}]}), "")
+    assert judge(gate, m).verdict == FAIL and "a.py: syntax" in m.fail
+    monkeypatch.setattr(gate_checks, "ROOT", None)
+    m = gate_checks.measure_security_scan(Context(quick=False, threads=1))
+    assert judge(gate, m).verdict == SKIP and "source tree" in m.skip

@@ -199,6 +199,7 @@ def test_quick_run_end_to_end(tmp_path):
     for name in ("coverage-engine", "coverage-kernels"):
         assert (verdicts[name]["verdict"], verdicts[name]["reason"]) == (SKIP, "quick mode")
     assert verdicts["no-regression"]["reason"] == "no --baseline given"
+    assert verdicts["security-scan"]["verdict"] == PASS and verdicts["security-scan"]["value"] == 0  # runs in quick mode too
     assert verdicts["finality-e2e-p95"]["details"]["errors"] == 0
     assert set(report["throughputs"]) == {"sign", "verify_batch", "verify_single"}
     assert report["quick"] is True and report["machine"]["python"] == sys.version.split()[0]
