@@ -43,7 +43,7 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 
 # docs/design.md, "Configuration": the settings every deployment artifact names, exactly these.
 DESIGN_SETTINGS = {"POI_BATCH_VERIFY", "BIZRA_VERIFY_BACKEND", "BIZRA_THREADS", "PROMETHEUS_PORT",
-                   "METRICS_ENABLED", "RPC_PORT"}
+                   "METRICS_ENABLED", "RPC_PORT", "BIZRA_MAX_WAITING_BLOCKS", "BIZRA_MAX_WAITING_VOTES"}
 # Series Prometheus itself makes (not exported by the service) that rules may use.
 PROMETHEUS_SERIES = {"up"}
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
@@ -159,6 +159,8 @@ def test_configmap_holds_exactly_the_design_settings_and_the_code_accepts_them(
     config = ServiceConfig.from_env(tmp_path, env=data)
     assert (config.rpc_port, config.prometheus_port, config.metrics_enabled) == (
         int(data["RPC_PORT"]), int(data["PROMETHEUS_PORT"]), True)
+    assert (config.max_waiting_blocks, config.max_waiting_votes) == (
+        int(data["BIZRA_MAX_WAITING_BLOCKS"]), int(data["BIZRA_MAX_WAITING_VOTES"]))
     for name, value in data.items():
         monkeypatch.setenv(name, value)
     assert backend_name() == data["BIZRA_VERIFY_BACKEND"]
