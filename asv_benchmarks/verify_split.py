@@ -91,6 +91,7 @@ def warm_validator_set(columns, n_validators: int) -> None:
     from engine.synthetic import with_bad_rows
 
     numba_backend.KEY_CACHE = numba_backend.KeyCache()
+    numba_backend.forget_bad_share()
     for column in columns:
         numba_backend.verify_columns(with_bad_rows(column, "clean", 0, n_validators, seed=0)[0],
                                      threads=1, batch=True)
