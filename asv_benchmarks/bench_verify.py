@@ -20,7 +20,12 @@ from engine.synthetic import signed_columns as make_signatures
 from engine.verification.api import use_heap_scratch
 from engine.verification.sodium_backend import verify_columns as sodium_columns
 
-from .verify_split import SPLIT_STEPS, numba_rate, sodium_rate, split_seconds
+from engine.synthetic import validator_columns
+
+from .verify_split import (
+    GRID_CASES, GRID_VALIDATORS, SPLIT_STEPS, numba_rate, sodium_rate, split_seconds,
+    stream_rates, warm_validator_set,
+)
 
 # A benchmark process is ours: verify threads keep their scratch on the heap, as under `bizra`.
 use_heap_scratch()
@@ -102,3 +107,26 @@ class Split:
         return split_seconds(self.cols)[step] / self.cols.n * 1e6
 
     track_us_per_row.unit = "us/row"
+
+
+class BadRows:
+    """Validators x bad rows: numba / libsodium, one thread each, on the same streamed columns
+    of 4,096 rows (asv_benchmarks.verify_split.stream_rates; the issue's grid uses 16,384:
+    scripts/bench_verify.py --grid). Cases: clean, 0.5% and 2% scattered bad signatures, 2% of
+    the validators with every signature bad."""
+
+    params = [list(GRID_VALIDATORS), [f"{mode} {share:g}" for mode, share in GRID_CASES]]
+    param_names = ["validators", "case"]
+    timeout = 600
+
+    def setup(self, validators: int, case: str) -> None:
+        self.columns = validator_columns(validators, 6, 4096, seed=validators)
+        warm_validator_set(self.columns[:2], validators)
+        mode, share = case.split()
+        self.mode, self.share = mode, float(share)
+
+    def track_ratio_vs_libsodium(self, validators: int, case: str) -> float:
+        ours, theirs = stream_rates(self.columns[2:], validators, self.mode, self.share)
+        return ours / theirs
+
+    track_ratio_vs_libsodium.unit = "x"

@@ -78,3 +78,55 @@ def split_seconds(cols, *, repeat: int = 3) -> dict[str, float]:
     if not out.all():
         raise AssertionError("the batch equation rejected an honest column")
     return split
+
+
+# ---- validators x bad rows (scripts/bench_verify.py --grid and bench_verify.BadRows) ----------
+
+GRID_VALIDATORS = (1_000, 10_000, 100_000)
+GRID_CASES = (("clean", 0.0), ("scattered", 0.005), ("scattered", 0.02), ("concentrated", 0.02))
+
+
+def warm_validator_set(columns, n_validators: int) -> None:
+    """A fresh key cache that has seen these columns, as in a job that has been running."""
+    from engine.synthetic import with_bad_rows
+
+    numba_backend.KEY_CACHE = numba_backend.KeyCache()
+    numba_backend.forget_bad_share()
+    for column in columns:
+        numba_backend.verify_columns(with_bad_rows(column, "clean", 0, n_validators, seed=0)[0],
+                                     threads=1, batch=True)
+
+
+def stream_rates(columns, n_validators: int, mode: str, share: float, *, streamed: bool = True,
+                 seed: int = 0) -> tuple[float, float]:
+    """(numba rows/s, libsodium rows/s), one thread each, on the columns after the first.
+
+    The adaptive state starts empty; the first column is verified untimed (the verifier learns
+    the bad share and the suspect keys, as from earlier chunks of a stream). streamed: the
+    timed columns are the other ones, each new to the verifier; otherwise the first column is
+    timed again that many times (one column measured after a warm-up call). Verdicts are
+    checked against the truth on both sides."""
+    from engine.synthetic import with_bad_rows
+
+    numba_backend.forget_bad_share()
+    numba_backend.KEY_CACHE.forget_suspects()
+    stream = [with_bad_rows(col, mode, share, n_validators, seed=seed + j)
+              for j, col in enumerate(columns)]
+    if not streamed:
+        stream = stream[:1] * len(stream)
+    numba_backend.verify_columns(stream[0][0], threads=1, batch=True)
+    ours = theirs = 0.0
+    rows = 0
+    for cols, truth in stream[1:]:
+        t = time.perf_counter()
+        got = numba_backend.verify_columns(cols, threads=1, batch=True)
+        ours += time.perf_counter() - t
+        if not (got == truth).all():
+            raise AssertionError("numba: wrong verdicts")
+        t = time.perf_counter()
+        got = sodium_columns(cols, threads=1, batch=False)
+        theirs += time.perf_counter() - t
+        if not (got == truth).all():
+            raise AssertionError("libsodium: wrong verdicts")
+        rows += cols.n
+    return rows / ours, rows / theirs

@@ -23,7 +23,7 @@ The 64x64 -> 128 products go through `kernels.int128.mul64` only.
 import numpy as np
 from numba import njit
 
-from kernels.int128 import mac, mul64
+from kernels.int128 import dot128, mul64
 
 __all__ = [
     "fe_zero", "fe_one", "fe_add", "fe_sub", "fe_sub_loose", "fe_neg", "fe_carry", "fe_mul", "fe_sq",
@@ -146,19 +146,18 @@ def _reduce_wide(r0, r1, r2, r3, r4):
 
 @njit(cache=True, nogil=True)
 def fe_mul(f, g):
-    """f*g mod p (schoolbook, the 2^255 wrap folded in as *19)."""
+    """f*g mod p (schoolbook, the 2^255 wrap folded in as *19; each column one dot128)."""
     f0, f1, f2, f3, f4 = f
     g0, g1, g2, g3, g4 = g
     g1_19 = g1 * N19
     g2_19 = g2 * N19
     g3_19 = g3 * N19
     g4_19 = g4 * N19
-    r0 = mac(mac(mac(mac(mul64(f0, g0), f1, g4_19), f2, g3_19), f3, g2_19), f4, g1_19)
-    r1 = mac(mac(mac(mac(mul64(f0, g1), f1, g0), f2, g4_19), f3, g3_19), f4, g2_19)
-    r2 = mac(mac(mac(mac(mul64(f0, g2), f1, g1), f2, g0), f3, g4_19), f4, g3_19)
-    r3 = mac(mac(mac(mac(mul64(f0, g3), f1, g2), f2, g1), f3, g0), f4, g4_19)
-    r4 = mac(mac(mac(mac(mul64(f0, g4), f1, g3), f2, g2), f3, g1), f4, g0)
-    return _reduce_wide(r0, r1, r2, r3, r4)
+    return _reduce_wide(dot128(f, (g0, g4_19, g3_19, g2_19, g1_19)),
+                        dot128(f, (g1, g0, g4_19, g3_19, g2_19)),
+                        dot128(f, (g2, g1, g0, g4_19, g3_19)),
+                        dot128(f, (g3, g2, g1, g0, g4_19)),
+                        dot128(f, (g4, g3, g2, g1, g0)))
 
 
 @njit(cache=True, nogil=True)
@@ -172,12 +171,11 @@ def fe_sq(f):
     f3_38 = f3 * np.uint64(38)
     f3_19 = f3 * N19
     f4_19 = f4 * N19
-    r0 = mac(mac(mul64(f0, f0), f1_38, f4), f2_38, f3)
-    r1 = mac(mac(mul64(f0_2, f1), f2_38, f4), f3_19, f3)
-    r2 = mac(mac(mul64(f0_2, f2), f1, f1), f3_38, f4)
-    r3 = mac(mac(mul64(f0_2, f3), f1_2, f2), f4_19, f4)
-    r4 = mac(mac(mul64(f0_2, f4), f1_2, f3), f2, f2)
-    return _reduce_wide(r0, r1, r2, r3, r4)
+    return _reduce_wide(dot128((f0, f1_38, f2_38), (f0, f4, f3)),
+                        dot128((f0_2, f2_38, f3_19), (f1, f4, f3)),
+                        dot128((f0_2, f1, f3_38), (f2, f1, f4)),
+                        dot128((f0_2, f1_2, f4_19), (f3, f2, f4)),
+                        dot128((f0_2, f1_2, f2), (f4, f3, f2)))
 
 
 @njit(cache=True, nogil=True)

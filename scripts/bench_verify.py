@@ -23,9 +23,14 @@ import numpy as np
 
 from engine.verification import numba_backend
 from engine.synthetic import signed_columns as make_signatures
-from engine.synthetic import validator_columns, with_bad_rows
+from engine.synthetic import validator_columns
 from engine.verification.api import use_heap_scratch
 from engine.verification.sodium_backend import verify_columns as sodium_verify_columns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # asv_benchmarks, shared with asv
+from asv_benchmarks.verify_split import (  # noqa: E402
+    GRID_CASES, GRID_VALIDATORS, split_seconds, stream_rates, warm_validator_set,
+)
 
 
 def best_rate(fn, n_rows: int, repeat: int, expect=None) -> float:
@@ -67,9 +72,6 @@ def sodium_rate(cols, repeat=3, expect=None):
 def profile(column: int) -> None:
     """Time split of one batch: decompression of R, SHA-512, the whole prepare, the MSM (the
     same measurement as the asv Split benchmark and the verify_throughput notebook)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from asv_benchmarks.verify_split import split_seconds
-
     cols = make_signatures(column, 1000)
     labels = {"decompress_r": "decompress R", "sha512": "SHA-512(R||A||M)",
               "prepare": "prepare (S check, decompress, hash, mod L)",
@@ -122,51 +124,25 @@ def scaling() -> None:
         print(f"column {n}: 1 thread {one:,.0f}/s, 2 threads {two:,.0f}/s, scaling {two / one:.2f}x")
 
 
-GRID_VALIDATORS = (1_000, 10_000, 100_000)
-GRID_CASES = (("clean", 0.0), ("scattered", 0.005), ("scattered", 0.02), ("concentrated", 0.02))
-
-
 def grid(rows: int, calls: int, validators=GRID_VALIDATORS, streamed: bool = True) -> None:
-    """Validators x bad rows, one thread. For each validator count a fresh key cache is
-    warmed by two columns (a job that has been running); then each case gets one untimed
-    column (the verifier learns the bad share and the suspect keys, as it would from earlier
-    chunks) and `calls` timed ones, with libsodium on the same columns. streamed: every
-    timed column is new (later chunks of a stream); otherwise the untimed column is timed
-    again (the issue's measurement: one column, after a warm-up call). The bad validators of
-    "concentrated" are the same in every column."""
+    """Validators x bad rows, one thread (asv_benchmarks.verify_split.stream_rates). For each
+    validator count a fresh key cache is warmed by two columns (a job that has been running);
+    then each case gets one untimed column and `calls` timed ones (streamed: each new to the
+    verifier; otherwise the untimed column again). The bad validators of "concentrated" are
+    the same in every column."""
     print(f"{'validators':>10s} {'case':>18s} {'numba/s':>9s} {'sodium/s':>9s} {'ratio':>6s} "
           f"{'tables':>7s}")
     for n_validators in validators:
         columns = validator_columns(n_validators, 2 + len(GRID_CASES) * (1 + calls), rows,
                                     seed=n_validators)
-        numba_backend.KEY_CACHE = numba_backend.KeyCache()
-        for column in columns[:2]:
-            numba_backend.verify_columns(with_bad_rows(column, "clean", 0, n_validators, seed=0)[0],
-                                        threads=1, batch=True)
-        at = 2
+        warm_validator_set(columns[:2], n_validators)
         for c, (mode, share) in enumerate(GRID_CASES):
-            numba_backend.forget_bad_share()
-            numba_backend.KEY_CACHE.forget_suspects()
-            stream = [with_bad_rows(col, mode, share, n_validators, seed=100 * c + j)
-                      for j, col in enumerate(columns[at:at + 1 + calls])]
-            if not streamed:
-                stream = stream[:1] * (1 + calls)
-            at += 1 + calls
-            numba_backend.verify_columns(stream[0][0], threads=1, batch=True)
-            ours = theirs = 0.0
-            for cols, truth in stream[1:]:
-                t = time.perf_counter()
-                got = numba_backend.verify_columns(cols, threads=1, batch=True)
-                ours += time.perf_counter() - t
-                assert (got == truth).all(), "numba: wrong verdicts"
-                t = time.perf_counter()
-                got = sodium_verify_columns(cols, threads=1, batch=False)
-                theirs += time.perf_counter() - t
-                assert (got == truth).all(), "libsodium: wrong verdicts"
-            n = rows * calls
+            at = 2 + c * (1 + calls)
+            ours, theirs = stream_rates(columns[at:at + 1 + calls], n_validators, mode, share,
+                                        streamed=streamed, seed=100 * c)
             label = f"{mode} {share:.1%}" if share else mode
-            print(f"{n_validators:10d} {label:>18s} {n / ours:9.0f} {n / theirs:9.0f} "
-                  f"{theirs / ours:6.2f} {numba_backend.KEY_CACHE.n_tables:7d}", flush=True)
+            print(f"{n_validators:10d} {label:>18s} {ours:9.0f} {theirs:9.0f} {ours / theirs:6.2f} "
+                  f"{numba_backend.KEY_CACHE.n_tables:7d}", flush=True)
 
 
 def main() -> None:

@@ -89,6 +89,7 @@ def test_demo_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "generated 500 attestations" in text and "finalized height" in text
     assert "500 attestations:" in text and "rows/s" in text
+    assert "verifier on 500 of these rows, one thread each: numba" in text and "x\n" in text
     for name in ("attestations.parquet", "blocks.parquet", "equivocations.parquet", "report.json"):
         assert (tmp_path / "demo" / name).exists(), name
     assert pl.read_parquet(tmp_path / "demo" / "attestations.parquet").height == 500

@@ -43,7 +43,8 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 
 # docs/design.md, "Configuration": the settings every deployment artifact names, exactly these.
 DESIGN_SETTINGS = {"POI_BATCH_VERIFY", "BIZRA_VERIFY_BACKEND", "BIZRA_THREADS", "PROMETHEUS_PORT",
-                   "METRICS_ENABLED", "RPC_PORT", "BIZRA_MAX_WAITING_BLOCKS", "BIZRA_MAX_WAITING_VOTES"}
+                   "METRICS_ENABLED", "RPC_PORT", "BIZRA_MAX_WAITING_BLOCKS", "BIZRA_MAX_WAITING_VOTES",
+                   "BIZRA_KEY_TABLES_MB"}
 # Series Prometheus itself makes (not exported by the service) that rules may use.
 PROMETHEUS_SERIES = {"up"}
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}

@@ -254,3 +254,107 @@ def test_distinct_keys_small_and_large_paths_agree(picks):
     assert len(np.unique(distinct, axis=0)) == len(distinct) == len(counts)
     assert counts.tolist() == np.bincount(key_index, minlength=len(distinct)).tolist() and counts.sum() == len(pks)
     assert names is None or names == [k.tobytes() for k in distinct]
+
+
+# ---- 4. every path of the backend: tables or not, suspect keys, thread split ----------------
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch):
+    """Install a key cache built by the test (the process-wide one is left as it was)."""
+    from engine.verification import numba_backend
+
+    def install(**kwargs):
+        cache = numba_backend.KeyCache(**kwargs)
+        monkeypatch.setattr(numba_backend, "KEY_CACHE", cache)
+        numba_backend.forget_bad_share()
+        return cache
+
+    yield install
+    numba_backend.forget_bad_share()
+
+
+@pytest.mark.parametrize("tables", ["none", "all"])
+@pytest.mark.parametrize("suspects", [False, True])
+def test_adversarial_on_every_path(adversarial, fresh_cache, tables, suspects):
+    """The reference verdict whether keys have tables or not (the budget), and whether their
+    rows are checked singly as suspects or go through batches (bisection, x8 leaves)."""
+    from engine.verification import numba_backend
+
+    msgs, sigs, pks, expected = adversarial
+    cache = fresh_cache(table_budget=0 if tables == "none" else 1 << 30)
+    verify_many(msgs, sigs, pks, backend="numba", threads=1)
+    names = list({bytes(k) for k in pks if len(k) == 32})
+    keys = np.frombuffer(b"".join(names), np.uint8).reshape(-1, 32)
+    for _ in range(2):  # every key's rows counted twice towards tables (within the budget)
+        _, slots = cache.lookup(keys, np.ones(len(names), np.int64), names, want_tables=True)
+    if suspects:
+        cache.forget_suspects()
+        cache.record(slots, np.ones(len(slots)), np.ones(len(slots)))  # every key failed lately
+        got_keys, _ = cache.lookup(keys, np.zeros(len(names), np.int64), names)
+        assert got_keys.suspect.all()
+    for threads in (1, 2):
+        got = verify_many(msgs, sigs, pks, backend="numba", threads=threads)
+        assert _bad_rows(got, expected, msgs, sigs, pks) == ([], 0), (tables, suspects, threads)
+    decodable = int(cache.lookup(keys, np.zeros(len(names), np.int64), names)[0].ok.sum())
+    assert cache.n_tables == (decodable if tables == "all" else 0)
+    assert numba_backend.KEY_CACHE is cache
+
+
+def test_key_cache_budget_and_suspects(fresh_cache, monkeypatch):
+    from engine.verification import numba_backend
+
+    assert numba_backend.TABLE_BYTES_PER_KEY == 15 * 1024
+    monkeypatch.setenv("BIZRA_KEY_TABLES_MB", "1")
+    assert numba_backend.KeyCache().table_capacity == (1 << 20) // (15 * 1024)
+    monkeypatch.delenv("BIZRA_KEY_TABLES_MB")
+    assert numba_backend.KeyCache().table_capacity == (256 << 20) // (15 * 1024) == 17_476
+    for bad in ("abc", "-1"):
+        monkeypatch.setenv("BIZRA_KEY_TABLES_MB", bad)
+        with pytest.raises(ValueError, match="BIZRA_KEY_TABLES_MB"):
+            numba_backend.KeyCache()
+    monkeypatch.delenv("BIZRA_KEY_TABLES_MB")
+
+    cache = fresh_cache(table_budget=3 * numba_backend.TABLE_BYTES_PER_KEY)
+    keys = np.array([np.frombuffer(ref.public_key_from_seed(bytes([i]) * 32), np.uint8) for i in range(5)])
+    tables, slots = cache.lookup(keys, np.ones(5, np.int64))
+    assert (tables.table_of < 0).all() and cache.n_tables == 0  # seen once: no tables
+    for _ in range(3):  # large clean batches: rows do not count towards tables
+        tables, _ = cache.lookup(keys, np.ones(5, np.int64), want_tables=False)
+    assert cache.n_tables == 0
+    tables, _ = cache.lookup(keys, np.ones(5, np.int64))
+    assert cache.n_tables == 3 and sorted(tables.table_of.tolist()) == [-1, -1, 0, 1, 2]  # the budget
+    assert not tables.suspect.any()
+    cache.record(slots, np.array([4.0, 4.0, 1.0, 0.0, 0.0]), np.array([4.0, 1.0, 1.0, 0.0, 0.0]))
+    tables, _ = cache.lookup(keys, np.zeros(5, np.int64))
+    assert tables.suspect.tolist() == [True, False, True, False, False]  # most rows failed
+    cache.record(slots[:1], np.array([4.0]), np.array([0.0]))  # then 4 good rows: bad halves
+    assert not cache.lookup(keys, np.zeros(5, np.int64))[0].suspect[0]
+    cache.forget_suspects()
+    assert not cache.lookup(keys, np.zeros(5, np.int64))[0].suspect.any()
+
+
+def test_backend_rates_measure_both_backends_on_the_same_rows(monkeypatch):
+    from engine.verification import api, numba_backend
+
+    cases = honest_and_corrupted(64, seed=3)
+    msgs, sigs, pks, _ = zip(*cases)
+    rates = api.backend_rates(list(msgs), list(sigs), list(pks))
+    assert set(rates) == {"numba", "libsodium"} and min(rates.values()) > 0
+    monkeypatch.setattr(numba_backend, "verify_columns",
+                        lambda cols, threads, batch: np.zeros(cols.n, bool))  # a broken verifier
+    with pytest.raises(AssertionError, match="libsodium accepts"):
+        api.backend_rates(list(msgs), list(sigs), list(pks))
+
+
+def test_rows_of_suspect_keys_count_towards_tables(fresh_cache):
+    from engine.verification import numba_backend
+
+    cache = fresh_cache(table_budget=10 * numba_backend.TABLE_BYTES_PER_KEY)
+    keys = np.array([np.frombuffer(ref.public_key_from_seed(bytes([i + 9]) * 32), np.uint8) for i in range(4)])
+    _, slots = cache.lookup(keys, np.ones(4, np.int64), want_tables=False)
+    cache.record(slots[:1], np.array([2.0]), np.array([2.0]))  # key 0 failed every row
+    for _ in range(2):
+        tables, _ = cache.lookup(keys, np.ones(4, np.int64), want_tables=False)
+    assert tables.suspect.tolist() == [True, False, False, False]
+    assert (tables.table_of >= 0).tolist() == [True, False, False, False]
