@@ -165,12 +165,13 @@ def run_job(data_dir=None, out_dir=None, *, validators=None, blocks=None, attest
                             f"({rejected['reason'][0]}, {len(rejected['hash'])} rejected blocks)")
     input_sha = {k: _sha256_file(p) for k, p in paths.items()}
     with _os_errors(out), out_lock.hold(out):  # one writer per OUT, from its checkpoint to its cleanup
-        return _run_locked(out, paths, input_sha, table, graph, n, stages, t, t_start, nthreads=nthreads,
+        return _run_locked(out, paths=paths, input_sha=input_sha, table=table, graph=graph, n=n, stages=stages,
+                           t=t, t_start=t_start, nthreads=nthreads,
                            threads=threads, bps=bps, chunk_rows=chunk_rows, verifier=verifier, quiet=quiet,
                            progress=progress, backend=backend, cluster=cluster, restart=restart)
 
 
-def _run_locked(out, paths, input_sha, table, graph, n, stages, t, t_start, *, nthreads, threads, bps, chunk_rows,
+def _run_locked(out, *, paths, input_sha, table, graph, n, stages, t, t_start, nthreads, threads, bps, chunk_rows,
                 verifier, quiet, progress, backend, cluster, restart) -> JobReport:
     """The part of run_job that writes to OUT: called with OUT's lock held."""
     with _os_errors(out / ".work"):

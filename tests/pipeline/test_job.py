@@ -249,7 +249,7 @@ def test_wrong_width_only_in_the_first_rows_is_a_row_problem(dataset: Path, tmp_
     assert got["reason"][:10].to_list() == ["malformed"] * 10 and r.rows == len(att)
 
 
-# ---- one writer per OUT, and OS errors (issue 13) ------------------------------------------
+# ---- one writer per OUT, and OS errors -----------------------------------------------------------
 
 
 def _bizra_run(dataset: Path, out: Path, *extra: str) -> list[str]:
@@ -312,7 +312,7 @@ def _no_temp_files(out: Path) -> list[str]:
 
 def test_a_full_disk_is_one_line_naming_the_path_and_no_temp_file(dataset: Path, reference: Path, tmp_path: Path,
                                                                    tmpfs, monkeypatch) -> None:
-    """Issue 13, item 5, at the two stages a disk fills up: while chunks are checkpointed, and
+    """At the two stages a disk fills up: while chunks are checkpointed, and
     while the outputs are written (a Polars error before, a traceback and exit 1)."""
     # How much the checkpoint takes: a run whose cleanup is skipped keeps its .work.
     sized = tmp_path / "sized"

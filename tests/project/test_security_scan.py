@@ -1,4 +1,4 @@
-"""The runbook's "unsafe code: 0" gate, for Python (issue 13): bandit over engine/ and kernels/
+"""The runbook's "unsafe code: 0" gate, for Python: bandit over engine/ and kernels/
 finds nothing of medium or high severity, and every low finding is fixed or marked ``# nosec
 <id>`` followed by a ``# reason``. The same measurement is the ``security-scan`` row of
 ``bizra gates``."""

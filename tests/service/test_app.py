@@ -468,7 +468,7 @@ def test_openapi_version_is_the_package_version(api: Api) -> None:
     assert api("GET", "/openapi.json").json()["info"]["version"] == importlib.metadata.version("bizra")
 
 
-# ---- issue 13: guarded writes, bounded pools, the smaller items ------------------------------
+# ---- guarded writes, bounded pools, the smaller items ------------------------------------------
 
 
 def test_blocks_need_the_token(data: Path, api: Api) -> None:

@@ -87,7 +87,7 @@ def test_cancel_a_finished_job_is_a_conflict(server) -> None:
 
 
 def test_only_http_urls_are_followed(tmp_path: Path) -> None:
-    """Issue 13: --server accepts http(s) URLs with a host only, for each command, and a server
+    """--server accepts http(s) URLs with a host only, for each command, and a server
     that redirects to file: (or anywhere) is an error, never a read of a local file."""
     import http.server
     import threading

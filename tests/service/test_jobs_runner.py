@@ -91,7 +91,7 @@ def test_job_runner_reports_a_failed_job_and_keeps_running(tmp_path: Path) -> No
 
 
 def test_an_out_held_by_another_run_is_a_conflict_and_a_job_meeting_it_fails_clean(small_dataset) -> None:
-    """The HTTP job runner takes the same OUT lock as `bizra run` (issue 13): a submission whose
+    """The HTTP job runner takes the same OUT lock as `bizra run`: a submission whose
     out is locked is a 409, and a job that meets the lock when it starts fails with one line."""
     data, _ = small_dataset
     jobs = data.parent / "jobs-locked"

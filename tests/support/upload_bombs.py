@@ -1,4 +1,4 @@
-"""The decompression bombs of issue 13 (tests/support/bombs/, see its README) and helpers to
+"""Three decompression bombs (tests/support/bombs/, see its README) and helpers to
 build variants of honest uploads.
 
 Example::

@@ -1,4 +1,4 @@
-"""Decode limits: the bombs of issue 13 are refused from their metadata alone, honest uploads
+"""Decode limits: the three decompression bombs are refused from their metadata alone, honest uploads
 of every encoding pass, and damaged metadata is a clean 'unreadable', never another exception."""
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ def test_memory_after_verify_is_a_no_op_without_opting_in(monkeypatch) -> None:
 
 @pytest.mark.parametrize("backend", ["numba", "libsodium"])
 def test_ints_are_refused_never_zero_bytes(backend: str) -> None:
-    """Issue 13: bytes(64) is 64 zero bytes, and an all-zero key and signature are ZIP-215-valid
+    """bytes(64) is 64 zero bytes, and an all-zero key and signature are ZIP-215-valid
     for any message, so verify_one(b"msg", 64, 32) used to answer True."""
     for args, name in (((b"msg", 64, 32), "signatures"), ((b"msg", bytes(64), 32), "public_keys"),
                        ((5, bytes(64), bytes(32)), "messages"), ((b"msg", np.int64(64), bytes(32)), "signatures"),

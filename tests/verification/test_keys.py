@@ -98,7 +98,7 @@ def test_admission_named_cases() -> None:
     for h in SMALL_ORDER_HEX:
         assert check_admissible(bytes.fromhex(h)) == ref_reason(bytes.fromhex(h))
         assert check_admissible(bytes.fromhex(h)) in (KeyReason.SMALL_ORDER, KeyReason.NOT_ON_CURVE)
-    for h in SIGN_BIT_SMALL_ORDER_HEX:  # issue 13: was NOT_TORSION_FREE
+    for h in SIGN_BIT_SMALL_ORDER_HEX:  # was NOT_TORSION_FREE
         assert check_admissible(bytes.fromhex(h)) == KeyReason.SMALL_ORDER == ref_reason(bytes.fromhex(h)), h
     torsion = ref_decode(bytes.fromhex(SMALL_ORDER_HEX[4]))
     torsioned = encode_point(ref_add(ref_decode(honest), torsion))
