@@ -13,7 +13,6 @@ import random
 
 import numpy as np
 import pytest
-from numba import njit
 
 from tests.support import kernel_harness as H
 from tests.support import nojit
