@@ -37,14 +37,13 @@ from kernels.edwards import (
     ge_load, ge_madd, ge_msub, ge_mul_by_cofactor, ge_store, ge_sub, ge_sub_cached,
     ge_to_cached, niels_load,
 )
-from kernels.fixed_base import BASE_COMB, comb_mul
+from kernels.fixed_base import BASE_COMB, comb_mul, comb_table_build, odd_multiples_build
 from kernels.msm import msm_pippenger, msm_straus, pippenger_window
 from kernels.scalar25519 import (
     sc_acc_mul, sc_at, sc_is_canonical, sc_load, sc_neg, sc_reduce_bytes64, sc_reduce_wide,
     sc_store, sc_wnaf,
 )
 from kernels.sha512 import sha512_ram_row
-from kernels.tables_x8 import build_key_tables_x8
 from kernels.verify_x8 import decompress_rows_x8, verify_rows_single_x8
 
 __all__ = [
@@ -123,10 +122,11 @@ def decompress_rows(encodings, points, ok):
 
 @njit(cache=True, nogil=True)
 def build_key_tables(points, combs, odds):
-    """combs[i] / odds[i] = the comb and the odd-multiples table of points[i] (Z = 1), eight
-    keys at a time (kernels.tables_x8; the serial builders in kernels.fixed_base are its
-    reference in the tests)."""
-    build_key_tables_x8(points, combs, odds)
+    """combs[i] / odds[i] = the comb and the odd-multiples table of points[i] (Z = 1)."""
+    for i in range(points.shape[0]):
+        P = ge_load(points, i)
+        comb_table_build(P, combs[i])
+        odd_multiples_build(P, odds[i])
 
 
 @njit(cache=True, nogil=True)

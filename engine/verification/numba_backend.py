@@ -5,9 +5,9 @@ the contract). Per call:
   1. distinct public keys are found with one `np.unique` over the 32-byte key column;
   2. each distinct key is looked up in a process-wide cache of decompressed keys (a
      validator set is small and its keys repeat across calls); misses are decompressed in
-     one kernel call, and keys whose rows keep being checked singly or in small batches
-     get precomputed tables within a memory budget (`KeyCache`): a comb, which makes their
-     single checks cheaper, and odd multiples, which make their Straus MSM terms cheaper;
+     one kernel call, and keys that repeat get precomputed tables within a memory budget
+     (`KeyCache`): a comb, which makes their single checks cheaper, and odd multiples,
+     which make their Straus MSM terms cheaper;
   3. rows are split into `threads` contiguous chunks; each chunk runs
      `kernels.ed25519_verify.verify_chunk` (nogil) in a worker thread with its own
      128-bit random coefficients z_i from the OS CSPRNG;
@@ -109,12 +109,12 @@ _SUSPECT_MIN_BAD = 1.0
 
 
 class KeyCache:
-    """Decompressed public keys (extended points, Z = 1) by their 32-byte encoding, plus
-    precomputed tables (kernels.fixed_base) for keys whose rows take the paths that use them:
-    a comb for single checks and odd multiples for small batches (Straus), 15 KiB per key
-    (TABLE_BYTES_PER_KEY). A key gets them once two of its rows were checked singly or in a
-    small call (`lookup`'s want_tables): building them costs about five single checks, and
-    large clean batches (Pippenger) never read them.
+    """Decompressed public keys (extended points, Z = 1) by their 32-byte encoding, plus, for
+    each key seen at least twice, its precomputed tables (kernels.fixed_base): a comb for
+    single checks and odd multiples for small batches (Straus), 15 KiB per key
+    (TABLE_BYTES_PER_KEY). Building them costs about 50 us per key, three single checks,
+    once per process: a validator set's keys repeat, and when bad rows come, their single
+    checks find the tables ready.
 
     Bounded: past `capacity` keys it starts over (a validator set is far smaller; an
     adversary sending fresh keys only costs itself decompression), and tables go to at most
@@ -151,13 +151,11 @@ class KeyCache:
     def n_tables(self) -> int:
         return self._n_tables
 
-    def lookup(self, keys: np.ndarray, counts: np.ndarray, names: list[bytes] | None = None, *,
-               want_tables: bool = True) -> tuple[KeyTables, np.ndarray]:
+    def lookup(self, keys: np.ndarray, counts: np.ndarray,
+               names: list[bytes] | None = None) -> tuple[KeyTables, np.ndarray]:
         """For distinct keys (u, 32) uint8 appearing counts[j] times in this call: their
         KeyTables (kernels.ed25519_verify) and their slots (for `record`).
-        ``names``: the keys as bytes, when the caller has them already. ``want_tables``: this
-        call's rows will be checked singly or in small batches (otherwise only the rows of
-        suspect keys count towards their tables)."""
+        ``names``: the keys as bytes, when the caller has them already."""
         if names is None:
             names = [k.tobytes() for k in keys]
         with self._lock:
@@ -168,10 +166,10 @@ class KeyCache:
             if len(slots) and slots.min() < 0:
                 missing = np.flatnonzero(slots < 0)
                 slots[missing] = self._insert(keys[missing], [names[j] for j in missing])
+            self._seen[slots] += counts
+            self._build_tables(slots)
             suspect = ((self._recent_bad[slots] >= _SUSPECT_MIN_BAD)
                        & (2 * self._recent_bad[slots] >= self._recent_rows[slots]))
-            self._seen[slots] += counts if want_tables else np.where(suspect, counts, 0)
-            self._build_tables(slots)
             tables = KeyTables(self._points[slots], self._ok[slots], self._table_of[slots],
                                self._combs, self._odds, suspect)
             return tables, slots
@@ -286,8 +284,7 @@ def verify_columns(cols, *, threads: int, batch: bool) -> np.ndarray:
     sigs, pks = _readonly(cols.sigs), _readonly(cols.pks)
     distinct, key_index, counts, names = _distinct_keys(pks)
     plan = BatchPlan(bool(batch), MAX_BATCH_ROWS, bool(batch and _recent_bad_share > SINGLE_MODE_SHARE))
-    keys, slots = KEY_CACHE.lookup(distinct, counts, names, want_tables=(
-        not plan.use_batch or plan.start_single or n < _SMALL_CALL_ROWS))
+    keys, slots = KEY_CACHE.lookup(distinct, counts, names)
     row_ok = np.array(cols.well_formed, dtype=np.bool_, copy=True)
     z = _random_coefficients(n)
 

@@ -2,6 +2,7 @@
 import random
 
 import numpy as np
+import pytest
 
 from tests.support import kernel_harness as H
 from tests.support import ref_ed25519 as ref
@@ -40,13 +41,15 @@ def test_base_comb_and_comb_mul():
         assert H.fe_value(tables[(0,) + idx]) % ref.P == H.fe_value(BASE_COMB[idx]) % ref.P, idx
 
 
-def test_comb_tables_of_arbitrary_points():
+@pytest.mark.parametrize("rows", [32, 8])
+def test_comb_tables_of_arbitrary_points(rows):
+    """The full comb (32 rows) and a key's comb (KEY_COMB_ROWS = 8 rows at 2^32 spacing)."""
     r = random.Random(21)
     pts = [ref.from_affine(*ref.to_affine(p)) for p in
            H.random_points(4, 22, torsion=True, scale=False)]
     pts += [ref.IDENTITY, ref.SMALL_ORDER_POINTS[1], ref.SMALL_ORDER_POINTS[4],
             ref.from_affine(*ref.to_affine(ref.point_add(ref.B, ref.SMALL_ORDER_POINTS[3])))]
-    tables = np.zeros((len(pts), 32, 8, 3, 5), dtype=np.uint64)
+    tables = np.zeros((len(pts), rows, 8, 3, 5), dtype=np.uint64)
     H.comb_build_rows(H.point_array(pts), tables)
     assert int(tables.max()) < H.REDUCED
     vals = [0, 1, ref.L - 1, 2**253 - 1] + [r.randrange(ref.L) for _ in range(6)]
@@ -56,3 +59,18 @@ def test_comb_tables_of_arbitrary_points():
         H.check_points(out, [ref.scalar_mult(v, pt) for v in vals], f"comb_mul(point {i})")
 
 
+def test_base_byte_comb_holds_multiples_of_b():
+    """BASE_BYTE_COMB[i][j] = (j+1) 2^(32 i) B in affine Niels form (the single checks' table
+    for S in signed radix 256), every entry against the reference."""
+    from kernels.fixed_base import BASE_BYTE_COMB, BYTE_COMB_COLS, BYTE_COMB_ROWS, KEY_COMB_ROWS
+
+    assert BASE_BYTE_COMB.shape == (BYTE_COMB_ROWS, BYTE_COMB_COLS, 3, 5) == (KEY_COMB_ROWS, 128, 3, 5)
+    assert int(BASE_BYTE_COMB.max()) < H.REDUCED
+    for i in range(BYTE_COMB_ROWS):
+        q = ref.scalar_mult(2 ** (32 * i), ref.B)
+        pt = ref.IDENTITY
+        for j in range(BYTE_COMB_COLS):
+            pt = ref.point_add(pt, q)
+            x, y = ref.to_affine(pt)
+            want = ((y + x) % ref.P, (y - x) % ref.P, 2 * ref.D * x * y % ref.P)
+            assert tuple(H.fe_value(BASE_BYTE_COMB[i, j, c]) % ref.P for c in range(3)) == want, (i, j)

@@ -13,17 +13,16 @@ import random
 
 import numpy as np
 import pytest
-from numba import njit
 
 from tests.support import kernel_harness as H
 from tests.support import nojit
 from tests.support import ref_ed25519 as ref
 from tests.support.ed25519_cases import adversarial_cases
 from kernels.ed25519_verify import (
-    KeyTables, SignedRows, _verify_rows_serial, decompress_rows, new_prepared, prepare_rows,
+    KeyTables, SignedRows, _verify_rows_serial, build_key_tables, decompress_rows, new_prepared,
+    prepare_rows,
 )
 from kernels.fixed_base import KEY_COMB_ROWS, comb_digits
-from kernels.tables_x8 import build_key_tables_x8
 from kernels.verify_x8 import decompress_rows_x8, verify_rows_single_x8
 
 P = ref.P
@@ -84,7 +83,7 @@ def _inputs(cases, tabled):
     combs = np.zeros((max(1, len(chosen)), KEY_COMB_ROWS, 8, 3, 5), np.uint64)
     odds = np.zeros((max(1, len(chosen)), 64, 3, 5), np.uint64)
     if chosen:
-        build_key_tables_x8(points[chosen], combs, odds)
+        build_key_tables(points[chosen], combs, odds)
         table_of[chosen] = np.arange(len(chosen))
     rows = SignedRows(msg_data, offsets, sigs, pks, key_index)
     keys = KeyTables(points, ok, table_of, combs, odds, np.zeros(len(names), bool))

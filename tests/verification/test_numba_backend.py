@@ -286,8 +286,8 @@ def test_adversarial_on_every_path(adversarial, fresh_cache, tables, suspects):
     verify_many(msgs, sigs, pks, backend="numba", threads=1)
     names = list({bytes(k) for k in pks if len(k) == 32})
     keys = np.frombuffer(b"".join(names), np.uint8).reshape(-1, 32)
-    for _ in range(2):  # every key's rows counted twice towards tables (within the budget)
-        _, slots = cache.lookup(keys, np.ones(len(names), np.int64), names, want_tables=True)
+    for _ in range(2):  # every key seen twice: tables (within the budget)
+        _, slots = cache.lookup(keys, np.ones(len(names), np.int64), names)
     if suspects:
         cache.forget_suspects()
         cache.record(slots, np.ones(len(slots)), np.ones(len(slots)))  # every key failed lately
@@ -319,9 +319,6 @@ def test_key_cache_budget_and_suspects(fresh_cache, monkeypatch):
     keys = np.array([np.frombuffer(ref.public_key_from_seed(bytes([i]) * 32), np.uint8) for i in range(5)])
     tables, slots = cache.lookup(keys, np.ones(5, np.int64))
     assert (tables.table_of < 0).all() and cache.n_tables == 0  # seen once: no tables
-    for _ in range(3):  # large clean batches: rows do not count towards tables
-        tables, _ = cache.lookup(keys, np.ones(5, np.int64), want_tables=False)
-    assert cache.n_tables == 0
     tables, _ = cache.lookup(keys, np.ones(5, np.int64))
     assert cache.n_tables == 3 and sorted(tables.table_of.tolist()) == [-1, -1, 0, 1, 2]  # the budget
     assert not tables.suspect.any()
@@ -345,16 +342,3 @@ def test_backend_rates_measure_both_backends_on_the_same_rows(monkeypatch):
                         lambda cols, threads, batch: np.zeros(cols.n, bool))  # a broken verifier
     with pytest.raises(AssertionError, match="libsodium accepts"):
         api.backend_rates(list(msgs), list(sigs), list(pks))
-
-
-def test_rows_of_suspect_keys_count_towards_tables(fresh_cache):
-    from engine.verification import numba_backend
-
-    cache = fresh_cache(table_budget=10 * numba_backend.TABLE_BYTES_PER_KEY)
-    keys = np.array([np.frombuffer(ref.public_key_from_seed(bytes([i + 9]) * 32), np.uint8) for i in range(4)])
-    _, slots = cache.lookup(keys, np.ones(4, np.int64), want_tables=False)
-    cache.record(slots[:1], np.array([2.0]), np.array([2.0]))  # key 0 failed every row
-    for _ in range(2):
-        tables, _ = cache.lookup(keys, np.ones(4, np.int64), want_tables=False)
-    assert tables.suspect.tolist() == [True, False, False, False]
-    assert (tables.table_of >= 0).tolist() == [True, False, False, False]
