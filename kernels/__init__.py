@@ -22,3 +22,10 @@ def _source_digest() -> str:
 
 if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = str(Path(__file__).parent / "__pycache__" / f"numba-{_source_digest()}")
+
+# kernels.field8 picks its eight-lane field by the CPU (which Numba's cache already keys on),
+# unless BIZRA_X8_FIELD overrides it: then the same functions, with the same signatures, hold
+# other machine code, so an override gets a cache folder of its own.
+_X8_FIELD = os.environ.get("BIZRA_X8_FIELD", "").strip().lower()
+if _X8_FIELD:
+    numba.config.CACHE_DIR = os.path.join(numba.config.CACHE_DIR, f"x8-{_X8_FIELD}")

@@ -1,24 +1,24 @@
 """Points of edwards25519 eight at a time: the formulas of kernels.edwards on x8 elements.
 
 Same models and formulas as the serial module (extended, completed, cached, affine Niels;
-dalek/ref10), with every field element an x8 element (kernels.field25519x8), so lane j of
-every coordinate belongs to point j. Branches become lane masks: `ge8_select`, and the
-conditional negations used for signed digits.
+dalek/ref10), with every field element an x8 element (kernels.field8: radix 2^51 with AVX-512
+IFMA, else radix 2^25.5), so lane j of every coordinate belongs to point j. Branches become
+lane masks: `ge8_select`, and the conditional negations used for signed digits.
 
-Limb bounds follow kernels.field25519x8: every coordinate a function returns is tight, and
-each formula below keeps its multiplication inputs within fe8_mul's (f < 2^28, g < 2^27) and
-fe8_sq's (< 2^27) bounds; the comments on sums say which bound they rely on.
+Limb bounds: every coordinate a function returns is a field8 result, and the formulas feed a
+multiplication only results, sums of two (`fe8_add`) or of three (`fe8_sum3`), which both
+field8 implementations accept (each carries where its multiplier needs it).
 
 Storage: points and tables stay in the serial layouts (extended uint64[n, 4, 5], affine
 Niels uint64[n, 3, 5], Z = 1 for stored extended points) and are gathered lane by lane
-(`ge8_gather_niels`, `ge8_gather_affine`) or written back (`ge8_scatter`).
+(`ge8_gather_niels`, `ge8_gather_extended`) or written back (`ge8_scatter`).
 """
 from numba import njit
 
-from kernels.field25519x8 import (
-    D2_LIMBS, D_LIMBS, SQRTM1_LIMBS, fe8_add, fe8_carry, fe8_const, fe8_eq, fe8_from51, fe8_from_words, fe8_is_negative,
-    fe8_is_zero, fe8_mul, fe8_neg, fe8_one, fe8_pow22523, fe8_select, fe8_sq, fe8_sub, fe8_to51,
-    fe8_zero,
+from kernels.field8 import (
+    D2_LIMBS, D_LIMBS, SQRTM1_LIMBS, fe8_add, fe8_carry, fe8_const, fe8_eq, fe8_from51,
+    fe8_from_words, fe8_is_negative, fe8_is_zero, fe8_mul, fe8_neg, fe8_one, fe8_pow22523,
+    fe8_select, fe8_sq, fe8_sub, fe8_sum3, fe8_to51, fe8_zero,
 )
 from kernels.lanes import gather, lane, splat
 
@@ -46,7 +46,7 @@ def ge8_niels_identity():
 
 @njit(cache=True, nogil=True)
 def _completed_to_extended(cX, cY, cZ, cT):
-    """(cX : cZ) x (cY : cT) -> extended. cY and cZ may be sums (< 2^28, the f side)."""
+    """(cX : cZ) x (cY : cT) -> extended (any input may be a sum of up to three elements)."""
     return (fe8_mul(cX, cT), fe8_mul(cY, cZ), fe8_mul(cZ, cT), fe8_mul(cY, cX))
 
 
@@ -55,8 +55,8 @@ def _dbl_completed(X, Y, Z):
     XX = fe8_sq(X)
     YY = fe8_sq(Y)
     ZZ = fe8_sq(Z)
-    S = fe8_sq(fe8_add(X, Y))  # two tight < 2^27
-    cY = fe8_add(YY, XX)  # < 2^27: only as the f side or a subtrahend
+    S = fe8_sq(fe8_add(X, Y))
+    cY = fe8_add(YY, XX)
     cZ = fe8_sub(YY, XX)
     cX = fe8_sub(S, cY)
     cT = fe8_sub(fe8_add(ZZ, ZZ), cZ)
@@ -87,9 +87,8 @@ def ge8_madd(P, N):
     A = fe8_mul(fe8_add(Y, X), N[0])
     B = fe8_mul(fe8_sub(Y, X), N[1])
     C = fe8_mul(T, N[2])
-    Z2 = fe8_add(Z, Z)
-    # A + B, Z2 + C < 2^28 (f side); A - B, Z2 - C tight.
-    return _completed_to_extended(fe8_sub(A, B), fe8_add(A, B), fe8_add(Z2, C), fe8_sub(Z2, C))
+    return _completed_to_extended(fe8_sub(A, B), fe8_add(A, B), fe8_sum3(Z, Z, C),
+                                  fe8_sub(fe8_add(Z, Z), C))
 
 
 @njit(cache=True, nogil=True)
@@ -100,8 +99,8 @@ def ge8_add_cached(P, Q):
     B = fe8_mul(fe8_sub(Y, X), Q[1])
     C = fe8_mul(T, Q[3])
     D = fe8_mul(Z, Q[2])
-    D2 = fe8_add(D, D)
-    return _completed_to_extended(fe8_sub(A, B), fe8_add(A, B), fe8_add(D2, C), fe8_sub(D2, C))
+    return _completed_to_extended(fe8_sub(A, B), fe8_add(A, B), fe8_sum3(D, D, C),
+                                  fe8_sub(fe8_add(D, D), C))
 
 
 @njit(cache=True, nogil=True)

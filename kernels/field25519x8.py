@@ -13,11 +13,13 @@ serial element. Measured here: 7.9 ns per element against 27-33 ns serial.
 
 Limb bounds. "Tight" means limbs < 2^26 (even) and < 2^25 + 2^17 (odd), which is what
 `fe8_mul`, `fe8_sq`, `fe8_sub` and `fe8_carry` return.
-- `fe8_mul(f, g)` takes f with limbs < 2^28 (e.g. a sum of three tight elements) and g with
-  limbs < 2^27 (a sum of two): 2f and 19g stay below 2^32 for the 32-bit multiplier, and each
-  column is at most 10 terms of 2^28 * 2^27 * 38 < 2^63.6.
+- `fe8_mul(f, g)` takes limbs < 3 * 2^26 on both sides (a sum of three tight elements,
+  `fe8_sum3`): 2f and 19g stay below 2^32 for the 32-bit multiplier, and each column is at
+  most 10 terms of 38 * (3 * 2^26)^2 < 2^63.74. (Or f < 2^28 with g < 2^27.)
 - `fe8_sq(f)` takes limbs < 2^27 (a sum of two tight elements).
-- `fe8_add` does not carry: the caller keeps the sum inside the bound of its consumer.
+- `fe8_add` and `fe8_sum3` do not carry: a sum of up to three tight elements is a valid
+  multiplication input (kernels.field25519x8_ifma, whose multiplier reads 52 bits, carries
+  instead; kernels.field8 picks one of the two and the point formulas hold for both).
 - `fe8_sub(f, g)` adds 4p before subtracting, so g may have limbs up to 4p's (>= 2^27 - 4),
   and carries: the result is tight.
 Values are canonical (< p) only after `fe8_canonical`.
@@ -31,8 +33,10 @@ __all__ = [
     "fe8_zero", "fe8_one", "fe8_const", "fe8_add", "fe8_sub", "fe8_neg", "fe8_carry",
     "fe8_mul", "fe8_sq", "fe8_sq_n", "fe8_canonical", "fe8_is_zero", "fe8_eq",
     "fe8_is_negative", "fe8_select", "fe8_invert", "fe8_pow22523", "fe8_from51", "fe8_to51",
-    "fe8_from_words", "int_to_limbs10", "D_LIMBS", "D2_LIMBS", "SQRTM1_LIMBS",
+    "fe8_from_words", "fe8_sum3", "int_to_limbs", "D_LIMBS", "D2_LIMBS", "SQRTM1_LIMBS", "LIMBS",
 ]
+
+LIMBS = 10
 
 _M26 = np.uint64((1 << 26) - 1)
 _M25 = np.uint64((1 << 25) - 1)
@@ -40,7 +44,7 @@ _WIDTHS = (26, 25, 26, 25, 26, 25, 26, 25, 26, 25)
 _P = 2**255 - 19
 
 
-def int_to_limbs10(v):
+def int_to_limbs(v):
     """A Python int mod p as ten radix-2^25.5 limbs (constants and tests)."""
     v %= _P
     out, shift = [], 0
@@ -52,9 +56,9 @@ def int_to_limbs10(v):
 
 # The curve constants d, 2d and sqrt(-1) as limb tuples (for `fe8_const`).
 _D_INT = (-121665 * pow(121666, _P - 2, _P)) % _P
-D_LIMBS = int_to_limbs10(_D_INT)
-D2_LIMBS = int_to_limbs10(2 * _D_INT)
-SQRTM1_LIMBS = int_to_limbs10(pow(2, (_P - 1) // 4, _P))
+D_LIMBS = int_to_limbs(_D_INT)
+D2_LIMBS = int_to_limbs(2 * _D_INT)
+SQRTM1_LIMBS = int_to_limbs(pow(2, (_P - 1) // 4, _P))
 
 # 4p in radix 2^25.5: added before a subtraction so that no limb goes negative.
 _4P = tuple(np.uint64(4 * (((1 << w) - 1) - (18 if i == 0 else 0))) for i, w in enumerate(_WIDTHS))
@@ -74,7 +78,7 @@ def fe8_one():
 
 @njit(cache=True, nogil=True, inline="always")
 def fe8_const(c):
-    """A constant given as a 10-tuple of ints (`int_to_limbs10`) in every lane."""
+    """A constant given as a 10-tuple of ints (`int_to_limbs`) in every lane."""
     return (splat(c[0]), splat(c[1]), splat(c[2]), splat(c[3]), splat(c[4]),
             splat(c[5]), splat(c[6]), splat(c[7]), splat(c[8]), splat(c[9]))
 
@@ -83,6 +87,13 @@ def fe8_const(c):
 def fe8_add(f, g):
     return (f[0] + g[0], f[1] + g[1], f[2] + g[2], f[3] + g[3], f[4] + g[4],
             f[5] + g[5], f[6] + g[6], f[7] + g[7], f[8] + g[8], f[9] + g[9])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def fe8_sum3(f, g, h):
+    """f + g + h without a carry: three tight elements make limbs < 3 * 2^26, which either
+    side of `fe8_mul` takes."""
+    return fe8_add(fe8_add(f, g), h)
 
 
 @njit(cache=True, nogil=True)

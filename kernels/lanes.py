@@ -26,6 +26,7 @@ from numba.extending import intrinsic, models, overload, register_model
 __all__ = [
     "LANES", "U64x8", "u64x8", "splat", "lane", "with_lane", "mul32", "lanes_eq",
     "lanes_select", "lanes_any", "gather", "lanes_from_array", "lanes_to_array", "zero8",
+    "madd52lo", "madd52hi", "HAS_IFMA",
 ]
 
 LANES = 8
@@ -206,6 +207,43 @@ def gather(typingctx, flat, idx):
     return u64x8(flat, idx), codegen
 
 
+def _madd52(half):
+    @intrinsic
+    def op(typingctx, acc, a, b):
+        if acc is not u64x8 or a is not u64x8 or b is not u64x8:
+            return None
+
+        def codegen(context, builder, signature, args):
+            fnty = ir.FunctionType(_VEC, [_VEC, _VEC, _VEC])
+            fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                                f"llvm.x86.avx512.vpmadd52{half}.uq.512")
+            return builder.call(fn, list(args))
+
+        return u64x8(u64x8, u64x8, u64x8), codegen
+
+    return op
+
+
+madd52lo = _madd52("l")
+madd52lo.__doc__ = """acc + the low 52 bits of a * b, lane by lane, for a, b < 2^52 (AVX-512 IFMA's
+`vpmadd52luq`: only where HAS_IFMA says the target CPU has it)."""
+madd52hi = _madd52("h")
+madd52hi.__doc__ = """acc + bits 52..103 of a * b, lane by lane, for a, b < 2^52 (`vpmadd52huq`)."""
+
+
+def _target_features() -> str:
+    """The features Numba compiles for: NUMBA_CPU_FEATURES when set, else the host's."""
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+
+    return config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+
+
+# Whether the CPU Numba compiles for has AVX-512 IFMA (52-bit multiply-accumulate), which
+# kernels.field8 uses for its radix-2^51 eight-lane arithmetic.
+HAS_IFMA = "+avx512ifma" in _target_features().split(",")
+
+
 def _vector_pointer(context, builder, array_type, array, start):
     ary = context.make_array(array_type)(context, builder, array)
     return builder.bitcast(builder.gep(ary.data, [start]), _VEC.as_pointer())
@@ -307,3 +345,13 @@ if numba.config.DISABLE_JIT:  # the interpreter's twins, for coverage runs (NUMB
 
     def lanes_to_array(v, out, start):  # noqa: F811
         out[start:start + LANES] = v
+
+    _LOW52 = (1 << 52) - 1
+
+    def madd52lo(acc, a, b):  # noqa: F811
+        prod = [(int(x) & _LOW52) * (int(y) & _LOW52) for x, y in zip(a, b)]
+        return acc + np.array([p & _LOW52 for p in prod], dtype=np.uint64)
+
+    def madd52hi(acc, a, b):  # noqa: F811
+        prod = [(int(x) & _LOW52) * (int(y) & _LOW52) for x, y in zip(a, b)]
+        return acc + np.array([p >> 52 for p in prod], dtype=np.uint64)

@@ -22,7 +22,7 @@ then h - R, three doublings and the identity test. Lanes whose digit is 0 add th
 element, and negative digits negate the table entry by a lane mask, so no lane branches.
 
 Table entries are gathered lane by lane from the serial layouts (affine Niels uint64[..., 3,
-5]); A's per-row table lives in a scratch array indexed (entry, coordinate, limb, lane).
+5]); A's per-row table is written in that layout too, row m * 8 + j holding lane j's m * A.
 """
 from typing import NamedTuple
 
@@ -36,9 +36,9 @@ from kernels.edwards_x8 import (
     ge8_to_cached,
 )
 from kernels.fixed_base import BASE_BYTE_COMB, BYTE_COMB_COLS, COMB_COLS, comb_digits
-from kernels.field25519x8 import fe8_select
+from kernels.field8 import fe8_select
 from kernels.lanes import (
-    LANES, gather, lane, lanes_eq, lanes_from_array, lanes_to_array, mul32, splat, with_lane,
+    LANES, lane, lanes_eq, lanes_from_array, splat, with_lane,
     zero8,
 )
 from kernels.scalar25519 import sc_at, sc_signed_bytes
@@ -46,9 +46,8 @@ from kernels.scalar25519 import sc_at, sc_signed_bytes
 __all__ = ["decompress_rows_x8", "verify_rows_single_x8"]
 
 _BASE_BYTES_FLAT = np.ascontiguousarray(BASE_BYTE_COMB).reshape(-1)
-# Scratch layout of per-row tables of A: entry m = m*A (m = 0..8) in cached form.
+# Per-row tables of A: entries m * A for m = 0..8 in cached form, lane by lane.
 _TABLE_ENTRIES = 9
-_WORDS_PER_ENTRY = 4 * 10 * LANES
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -180,52 +179,33 @@ def _single_tabled(idx, rows, keys, prep, out):
 
 
 @njit(cache=True, nogil=True)
-def _build_a_tables(rows, keys, group, scratch):
-    """scratch[m] = m * A_j in cached form for m = 0..8, lane j's key A_j (Z = 1)."""
+def _build_a_tables(rows, keys, group, table, lane_ids):
+    """table[m * 8 + j] = m * A_j in cached form (as four coordinates) for m = 0..8, lane j's
+    key A_j (Z = 1)."""
     lane_keys = np.empty(LANES, dtype=np.int64)
     for j in range(LANES):
         lane_keys[j] = rows.key_index[group.rows[j]]
     A = ge8_gather_extended(keys.points.reshape(-1), lanes_from_array(lane_keys.view(np.uint64), 0))
-    _store_cached(scratch, 0, ge8_cached_identity())
-    A_cached = ge8_to_cached(A)
-    _store_cached(scratch, 1, A_cached)
+    slots = np.empty(LANES, dtype=np.int64)
     P = A
-    for m in range(2, _TABLE_ENTRIES):
-        P = ge8_dbl(P) if m == 2 else ge8_add_cached(P, A_cached)
-        _store_cached(scratch, m, ge8_to_cached(P))
-
-
-@njit(cache=True, nogil=True)
-def _store_cached(scratch, m, Q):
-    base = m * _WORDS_PER_ENTRY
-    for c in range(4):
-        for limb in range(10):
-            lanes_to_array(Q[c][limb], scratch, base + (c * 10 + limb) * LANES)
-
-
-@njit(cache=True, nogil=True)
-def _gather_cached(scratch, entry):
-    """Lane j of the result = lane j of scratch entry entry[j]."""
-    lane_ids = zero8()
-    for j in range(LANES):
-        lane_ids = with_lane(lane_ids, j, j)
-    base = mul32(entry, splat(_WORDS_PER_ENTRY)) + lane_ids
-    return (_gather_fe10(scratch, base, 0), _gather_fe10(scratch, base, 10),
-            _gather_fe10(scratch, base, 20), _gather_fe10(scratch, base, 30))
+    A_cached = ge8_to_cached(A)
+    for m in range(_TABLE_ENTRIES):
+        if m == 0:
+            Q = ge8_cached_identity()
+        elif m == 1:
+            Q = A_cached
+        else:
+            P = ge8_dbl(P) if m == 2 else ge8_add_cached(P, A_cached)
+            Q = ge8_to_cached(P)
+        for j in range(LANES):
+            slots[j] = m * LANES + j
+        ge8_scatter(Q, table, slots, LANES)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather_fe10(scratch, base, first):
-    return (gather(scratch, base + splat((first + 0) * LANES)),
-            gather(scratch, base + splat((first + 1) * LANES)),
-            gather(scratch, base + splat((first + 2) * LANES)),
-            gather(scratch, base + splat((first + 3) * LANES)),
-            gather(scratch, base + splat((first + 4) * LANES)),
-            gather(scratch, base + splat((first + 5) * LANES)),
-            gather(scratch, base + splat((first + 6) * LANES)),
-            gather(scratch, base + splat((first + 7) * LANES)),
-            gather(scratch, base + splat((first + 8) * LANES)),
-            gather(scratch, base + splat((first + 9) * LANES)))
+def _table_entry(table, mag, lane_ids):
+    """Lane j of the result = lane j's entry mag[j] of a table built by _build_a_tables."""
+    return ge8_gather_extended(table.reshape(-1), (mag << 3) + lane_ids)
 
 
 @njit(cache=True, nogil=True)
@@ -233,12 +213,15 @@ def _single_untabled(idx, rows, keys, prep, out):
     """Single checks of rows whose keys have no comb: one radix-16 chain (module doc)."""
     n = idx.shape[0]
     group = _new_group()
-    scratch = np.empty(_TABLE_ENTRIES * _WORDS_PER_ENTRY, dtype=np.uint64)
+    table = np.empty((_TABLE_ENTRIES * LANES, 4, 5), dtype=np.uint64)
+    lane_ids = zero8()
+    for j in range(LANES):
+        lane_ids = with_lane(lane_ids, j, j)
     all_ones = splat(0xFFFFFFFFFFFFFFFF)
     for start in range(0, n, LANES):
         m = min(LANES, n - start)
         _load_group(idx, start, m, rows, keys, prep, group)
-        _build_a_tables(rows, keys, group, scratch)
+        _build_a_tables(rows, keys, group, table, lane_ids)
         h = ge8_identity()
         for k in range(63, -1, -1):
             if k < 63:
@@ -246,7 +229,7 @@ def _single_untabled(idx, rows, keys, prep, out):
             if k % 2 == 0:  # B's byte k/2 sits at bit 4k
                 h = _add_comb_digit(h, _BASE_BYTES_FLAT, zero8(), group.s_digits, k // 2, zero8())
             mag, _, neg, _ = _digit_lanes(group.k_digits, k)
-            h = ge8_add_cached(h, ge8_cached_cneg(neg ^ all_ones, _gather_cached(scratch, mag)))
+            h = ge8_add_cached(h, ge8_cached_cneg(neg ^ all_ones, _table_entry(table, mag, lane_ids)))
         _finish(h, prep.r_points, group, m, out)
 
 

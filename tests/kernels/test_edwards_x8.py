@@ -23,47 +23,39 @@ from kernels.edwards_x8 import (
     ge8_gather_extended, ge8_gather_niels, ge8_is_identity, ge8_madd, ge8_mul_by_cofactor,
     ge8_niels_cneg, ge8_scatter, ge8_sub, ge8_to_cached,
 )
+from kernels.field8 import fe8_from51, fe8_to51
 from kernels.lanes import LANES, lanes_from_array, lanes_to_array
 from tests.support import kernel_harness as H
 
 P = ref.P
 MASK64 = (1 << 64) - 1
-SHIFTS = [0, 26, 51, 77, 102, 128, 153, 179, 204, 230]
-WIDTHS = (26, 25) * 5
-
-
-def limbs10(v):
-    v %= P
-    return [(v >> s) & ((1 << w) - 1) for s, w in zip(SHIFTS, WIDTHS)]
-
-
-def value10(limbs):
-    return sum(int(x) << s for x, s in zip(limbs, SHIFTS)) % P
+M51 = (1 << 51) - 1
+W = 5 * LANES  # words of one coordinate of eight points: five 51-bit limbs per lane
 
 
 def pack_points(points, coords=4):
-    """Eight points (tuples of `coords` ints) -> uint64[coords * 80]: coordinate c, limb i,
-    lane j at [c*80 + 8i + j]."""
-    out = np.zeros(coords * 80, dtype=np.uint64)
+    """Eight points (tuples of `coords` ints) -> uint64[coords * 40] in the serial radix-2^51
+    layout: coordinate c, limb i, lane j at [c*40 + 8i + j] (read through fe8_from51, so the
+    test holds for either kernels.field8 implementation)."""
+    out = np.zeros(coords * W, dtype=np.uint64)
     for j, pt in enumerate(points):
         for c in range(coords):
-            for i, x in enumerate(limbs10(pt[c])):
-                out[c * 80 + 8 * i + j] = x
+            v = pt[c] % P
+            for i in range(5):
+                out[c * W + 8 * i + j] = (v >> (51 * i)) & M51
     return out
 
 
 def unpack_points(flat, coords=4):
-    return [tuple(value10([flat[c * 80 + 8 * i + j] for i in range(10)]) for c in range(coords))
-            for j in range(LANES)]
+    return [tuple(sum(int(flat[c * W + 8 * i + j]) << (51 * i) for i in range(5)) % P
+                  for c in range(coords)) for j in range(LANES)]
 
 
 @njit(cache=True)
 def _fe(a, c):
-    b = 80 * c
-    return (lanes_from_array(a, b), lanes_from_array(a, b + 8), lanes_from_array(a, b + 16),
-            lanes_from_array(a, b + 24), lanes_from_array(a, b + 32), lanes_from_array(a, b + 40),
-            lanes_from_array(a, b + 48), lanes_from_array(a, b + 56), lanes_from_array(a, b + 64),
-            lanes_from_array(a, b + 72))
+    b = W * c
+    return fe8_from51(lanes_from_array(a, b), lanes_from_array(a, b + 8), lanes_from_array(a, b + 16),
+                      lanes_from_array(a, b + 24), lanes_from_array(a, b + 32))
 
 
 @njit(cache=True)
@@ -73,10 +65,11 @@ def _pt(a):
 
 @njit(cache=True)
 def _put(P, ncoords):
-    out = np.empty(80 * ncoords, dtype=np.uint64)
+    out = np.empty(W * ncoords, dtype=np.uint64)
     for c in range(ncoords):
-        for i in range(10):
-            lanes_to_array(P[c][i], out, 80 * c + 8 * i)
+        limbs = fe8_to51(P[c])
+        for i in range(5):
+            lanes_to_array(limbs[i], out, W * c + 8 * i)
     return out
 
 

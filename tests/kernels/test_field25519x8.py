@@ -1,7 +1,8 @@
 """Unit tests of kernels/field25519x8.py against Python ints.
 
 For the value mod p in every lane AND the limb bounds of the module docstring:
-  fe8_mul with f < 2^28 and g < 2^27, fe8_sq with limbs < 2^27, fe8_sub with a subtrahend
+  fe8_mul with both sides < 3 * 2^26 (sums of three tight elements, fe8_sum3) or f < 2^28
+  with g < 2^27, fe8_sq with limbs < 2^27, fe8_sub with a subtrahend
   up to 4p's limbs, each returning tight limbs (< 2^26 even, < 2^25 + 2^17 odd);
   fe8_canonical / fe8_is_zero / fe8_eq / fe8_is_negative on values around 0, p and 2^255;
   fe8_invert, fe8_pow22523; fe8_from51 / fe8_to51 / fe8_from_words against the serial
@@ -19,7 +20,7 @@ from numba import njit
 
 from kernels.field25519x8 import (
     fe8_canonical, fe8_carry, fe8_eq, fe8_from51, fe8_from_words, fe8_invert, fe8_is_negative,
-    fe8_is_zero, fe8_mul, fe8_pow22523, fe8_select, fe8_sq, fe8_sub, fe8_to51,
+    fe8_is_zero, fe8_mul, fe8_pow22523, fe8_select, fe8_sq, fe8_sub, fe8_sum3, fe8_to51,
 )
 from kernels.lanes import LANES, lanes_from_array, lanes_to_array
 from tests.support.nojit import examples
@@ -152,12 +153,30 @@ def test_fe8_mul_values_and_bounds(f_bits, g_bits):
         _assert_tight(got, "fe8_mul")
 
 
-def test_fe8_mul_at_the_documented_maxima():
-    f = [[(1 << 28) - 1] * 10] * LANES
-    g = [[(1 << 27) - 1] * 10] * LANES
+@pytest.mark.parametrize("f_top, g_top", [((1 << 28) - 1, (1 << 27) - 1),
+                                           (3 * (1 << 26) - 1, 3 * (1 << 26) - 1)])
+def test_fe8_mul_at_the_documented_maxima(f_top, g_top):
+    f = [[f_top] * 10] * LANES
+    g = [[g_top] * 10] * LANES
     got = unpack(_binop(0, pack(f), pack(g)))
     assert value10(got[0]) % P == value10(f[0]) * value10(g[0]) % P
     _assert_tight(got, "fe8_mul max")
+
+
+@njit(cache=True)
+def _sum3_mul(a, b, c):
+    s = fe8_sum3(_load(a), _load(b), _load(c))
+    return _store(fe8_mul(s, s))
+
+
+def test_fe8_sum3_feeds_a_multiplication():
+    r = random.Random(17)
+    for _ in range(examples(20)):
+        a, b, c = (_bounded(r, TIGHT) for _ in range(3))
+        got = unpack(_sum3_mul(pack(a), pack(b), pack(c)))
+        for j in range(LANES):
+            assert value10(got[j]) % P == (value10(a[j]) + value10(b[j]) + value10(c[j])) ** 2 % P
+        _assert_tight(got, "fe8_sum3 then fe8_mul")
 
 
 def test_fe8_sq_values_and_bounds():
