@@ -96,7 +96,7 @@ def _vm_hwm_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
-def test_attacks_of_issue_13_on_a_real_server(data: Path, tmp_path: Path) -> None:
+def test_hostile_uploads_methods_and_block_writes_on_a_real_server(data: Path, tmp_path: Path) -> None:
     """The bombs (each < 64 KB) get 413 naming the limit while the server's peak RSS grows by
     less than 100 MB (before: 200 and +6.1 GB, +0.4 to 0.9 GB); 1,000 invented methods and paths
     leave the series of /metrics unchanged (before: +2,000); /blocks without the token is 401."""
