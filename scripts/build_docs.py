@@ -17,6 +17,7 @@ import argparse
 import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("finality_analysis.ipynb", "verify_throughput.ipynb")
@@ -59,15 +61,42 @@ def execute(name: str, work: Path, *, quick: bool) -> nbformat.NotebookNode:
     return nb
 
 
-def screenshot(page: Path, target: Path, *, width: int = 1100, height: int = 900) -> None:
+def _chromium(*args: str) -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("--screenshot needs headless Chromium (Debian: apt-get install -y chromium)")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        f"--user-data-dir={profile}", f"--window-size={width},{height}",
-                        f"--screenshot={target.resolve()}", f"{page.resolve().as_uri()}#{SCREENSHOT_ANCHOR}"],
-                       check=True, capture_output=True, timeout=120)
+        return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                               f"--user-data-dir={profile}", *args], check=True, capture_output=True, text=True,
+                              timeout=180).stdout
+
+
+def screenshot(page: Path, target: Path, *, width: int = 1100, height: int = 860) -> None:
+    """``width`` x ``height`` pixels of ``page`` from the first figure after the
+    SCREENSHOT_ANCHOR heading down.
+
+    Headless Chromium paints a blank page when it is scrolled (by a #fragment or a script), so
+    the figure's offset is read from the DOM first, then the page is photographed from the
+    top down to there and cropped."""
+    probe = page.with_name(f".{page.stem}.probe.html")
+    probe.write_text(page.read_text().replace("</body>", (
+        f"<script>const heading = document.getElementById({json.dumps(SCREENSHOT_ANCHOR)});"
+        "const figure = [...document.querySelectorAll('img')].find("
+        "  img => heading.compareDocumentPosition(img) & Node.DOCUMENT_POSITION_FOLLOWING);"
+        "document.body.dataset.anchorTop = Math.round(figure.getBoundingClientRect().top + window.scrollY);"
+        "</script></body>")))
+    try:
+        dom = _chromium(f"--window-size={width},{height}", "--dump-dom", probe.resolve().as_uri())
+    finally:
+        probe.unlink()
+    top = int(re.search(r'data-anchor-top="(\d+)"', dom).group(1)) - 8
+    tall = target.with_name(f".{target.name}.tall.png")
+    _chromium(f"--window-size={width},{top + height}", f"--screenshot={tall.resolve()}", page.resolve().as_uri())
+    try:
+        with Image.open(tall) as image:
+            image.crop((0, top, width, top + height)).save(target, optimize=True)
+    finally:
+        tall.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
