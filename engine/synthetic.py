@@ -295,22 +295,64 @@ def _make_blocks(rng: np.random.Generator, seed: int, n_blocks: int, fork_rate: 
 
 
 @dataclasses.dataclass
+class _Voters:
+    """Who votes when: base row r is epoch r // per_epoch, validator (offset[epoch] + r %
+    per_epoch) % validators; equivocation row n_base + j repeats base row equiv_src[j]. The
+    rows that name an unknown validator, or are signed by another key (an index into the
+    signer table: registered keys, then unregistered ones), are listed sorted."""
+
+    n_base: int
+    per_epoch: int
+    offset: np.ndarray
+    validators: int
+    equiv_src: np.ndarray
+    unknown_rows: np.ndarray
+    unknown_index: np.ndarray
+    signer_rows: np.ndarray
+    signer_index: np.ndarray
+
+    def origin(self, src: np.ndarray) -> np.ndarray:
+        src = src.astype(np.int64)
+        eq = src >= self.n_base
+        src[eq] = self.equiv_src[src[eq] - self.n_base]
+        return src
+
+    def epoch(self, src: np.ndarray) -> np.ndarray:
+        return self.origin(src) // self.per_epoch
+
+    def validator(self, src: np.ndarray, *, named: bool = True) -> np.ndarray:
+        """The validator index in the body (``named``), else the signer table index."""
+        base = self.origin(src)
+        v = (self.offset[base // self.per_epoch] + base % self.per_epoch) % self.validators
+        rows, index = (self.unknown_rows, self.unknown_index) if named else (self.signer_rows, self.signer_index)
+        _override(v, src, rows, index)
+        return v
+
+
+def _override(values: np.ndarray, src: np.ndarray, rows: np.ndarray, new: np.ndarray) -> None:
+    """values[i] = new[k] where src[i] == rows[k] (rows sorted)."""
+    if len(rows):
+        at = np.minimum(np.searchsorted(rows, src), len(rows) - 1)
+        hit = rows[at] == src
+        values[hit] = new[at[hit]]
+
+
+@dataclasses.dataclass
 class _RowPlan:
-    """Every attestation row, compactly: about 40 bytes per row instead of the 206 bytes of
+    """Every attestation row, compactly: about 30 bytes per row instead of the 206 bytes of
     body, signature and key, so 100M rows can be planned on a small machine. Rows are first
     numbered in "source" order (base votes, then equivocations); output row i is source row
     ``source[i]`` (a duplicate names the row it copies, and is rebuilt, re-signed and
-    re-corrupted identically: Ed25519 signing is deterministic)."""
+    re-corrupted identically: Ed25519 signing is deterministic). A base row's epoch, validator
+    and signer follow from its number (``_Voters``); only the exceptions are listed."""
 
-    validator_index: np.ndarray  # uint32, per source row
-    epoch: np.ndarray            # uint32
-    target: np.ndarray           # int32 into targets
+    voters: _Voters
+    target: np.ndarray           # int32 into targets, per source row
     evidence: np.ndarray         # uint16 into evidence_pool
     poi_score: np.ndarray        # uint32
     time_in_epoch: np.ndarray    # uint32: timestamp_us - GENESIS_TIME_US - epoch * EPOCH_US
     nonce: np.ndarray            # uint64
-    signer: np.ndarray           # uint32 into the signer table (registered keys, then unregistered)
-    malformed: np.ndarray        # bool
+    malformed_rows: np.ndarray   # sorted source rows with an unknown layout version
     targets: np.ndarray          # (t, 32) main, fork, then random (orphan) hashes
     evidence_pool: np.ndarray    # (e, 32)
     bad_rows: np.ndarray         # sorted source rows whose bytes are flipped after signing
@@ -351,17 +393,16 @@ def _plan_rows(rng: np.random.Generator, blk: dict[str, np.ndarray], seed: int, 
     per_epoch = max(1, min(V, int(V * 0.95), n_base)) if n_base else 1
     n_epochs = max(1, -(-n_base // per_epoch))
     offset = rng.integers(0, V, size=n_epochs)
-    vidx, epoch = np.empty(n_src, np.uint32), np.empty(n_src, np.uint32)
-    for b in _blocks_of(n_base):
-        r = np.arange(b.start, b.stop)
-        epoch[b] = r // per_epoch
-        vidx[b] = (offset[r // per_epoch] + r % per_epoch) % V
+
+    def epoch_of(b: slice) -> np.ndarray:
+        return np.arange(b.start, b.stop) // per_epoch
+
     # A vote targets a block at or just below its epoch's main-chain tip.
     tip = np.minimum((np.arange(1, n_epochs + 1) * n_main) // n_epochs, n_main - 1)  # per epoch
     target = np.empty(n_src, np.int32)
     lag = rng.geometric(0.6, size=n_base)
     for b in _blocks_of(n_base):
-        t = tip[epoch[b]]
+        t = tip[epoch_of(b)]
         target[b] = t - np.minimum(lag[b] - 1, t)
     del lag
     fork_sorted = np.argsort(blk["fork_height"], kind="stable")
@@ -370,12 +411,12 @@ def _plan_rows(rng: np.random.Generator, blk: dict[str, np.ndarray], seed: int, 
         visible = np.searchsorted(blk["fork_height"][fork_sorted], tip, side="right")  # per epoch
         back, pick = rng.integers(0, 8, size=n_base), np.empty(n_base, np.int32)
         for b in _blocks_of(n_base):
-            v = visible[epoch[b]]
+            v = visible[epoch_of(b)]
             pick[b] = v - 1 - back[b] % np.maximum(v, 1)
         del back
         coin = rng.random(n_base)
         for b in _blocks_of(n_base):
-            to_fork = np.flatnonzero((coin[b] < fork_rate) & (visible[epoch[b]] > 0)) + b.start
+            to_fork = np.flatnonzero((coin[b] < fork_rate) & (visible[epoch_of(b)] > 0)) + b.start
             target[to_fork] = n_main + fork_sorted[np.maximum(pick[to_fork], 0)]
         del coin, pick
     time_in_epoch = np.empty(n_src, np.uint32)
@@ -386,7 +427,6 @@ def _plan_rows(rng: np.random.Generator, blk: dict[str, np.ndarray], seed: int, 
     poi_score[base] = rng.integers(0, 1_000_001, size=n_base)
     nonce[base] = rng.integers(0, 2**64, size=n_base, dtype=np.uint64)
     kind = np.full(n_src, HONEST, np.uint8)
-    signer = vidx.copy()
 
     perm = rng.permutation(n_base)
     cut = np.cumsum([n_orphan, n_mismatch, n_unknown, n_bad, n_malformed])
@@ -398,22 +438,26 @@ def _plan_rows(rng: np.random.Generator, blk: dict[str, np.ndarray], seed: int, 
     orphan_hashes = rng.integers(0, 256, size=(n_orphan, 32), dtype=np.uint8)
     target[orphan_rows] = len(known) + np.arange(n_orphan)
     kind[mismatch_rows] = KEY_MISMATCH
+    voters = _Voters(n_base, per_epoch, offset, V, equiv_src, *(np.zeros(0, np.int64),) * 4)
     # Half sign with another validator's key, half with a key no validator has.
     other = rng.random(n_mismatch) < 0.5
-    signer[mismatch_rows] = np.where(other & (V > 1),
-                                     (vidx[mismatch_rows] + 1 + rng.integers(0, max(V - 1, 1), n_mismatch)) % V,
-                                     V + np.arange(n_mismatch))
+    mismatch_signer = np.where(other & (V > 1),
+                               (voters.validator(mismatch_rows) + 1 + rng.integers(0, max(V - 1, 1), n_mismatch)) % V,
+                               V + np.arange(n_mismatch))
     kind[unknown_rows] = UNKNOWN_VALIDATOR
-    vidx[unknown_rows] = V + rng.integers(0, 1000, size=n_unknown)
-    signer[unknown_rows] = V + n_mismatch + np.arange(n_unknown)
+    unknown_index = V + rng.integers(0, 1000, size=n_unknown)
     kind[bad_rows] = BAD_SIG
-    malformed = np.zeros(n_src, bool)
-    malformed[malformed_rows] = True
     kind[malformed_rows] = MALFORMED
+    by_row = np.argsort(unknown_rows)
+    voters.unknown_rows, voters.unknown_index = unknown_rows[by_row], unknown_index[by_row]
+    signer_rows = np.concatenate([mismatch_rows, unknown_rows])
+    by_row = np.argsort(signer_rows)
+    voters.signer_rows = signer_rows[by_row]
+    voters.signer_index = np.concatenate([mismatch_signer, V + n_mismatch + np.arange(n_unknown)])[by_row]
 
     # Equivocations: same validator and epoch as an honest vote, another target, later time.
     eq = slice(n_base, n_src)
-    for column in (vidx, epoch, evidence, poi_score, signer):
+    for column in (evidence, poi_score):
         column[eq] = column[equiv_src]
     kind[eq] = EQUIVOCATION
     targets = np.concatenate([known, orphan_hashes])
@@ -441,9 +485,10 @@ def _plan_rows(rng: np.random.Generator, blk: dict[str, np.ndarray], seed: int, 
     # Exact duplicates of random earlier rows, then everything in arrival (timestamp) order.
     dup_src = rng.integers(0, n_src, size=n_dup) if n_src else np.zeros(0, np.int64)
     timestamp = np.empty(n_src + n_dup, np.uint64)
-    timestamp[:n_src] = epoch
-    timestamp[:n_src] *= np.uint64(EPOCH_US)
-    timestamp[:n_src] += time_in_epoch
+    for b in _blocks_of(n_src):
+        timestamp[b] = voters.epoch(np.arange(b.start, b.stop))
+        timestamp[b] *= np.uint64(EPOCH_US)
+        timestamp[b] += time_in_epoch[b]
     timestamp[n_src:] = timestamp[dup_src]
     order = np.argsort(timestamp, kind="stable")
     del timestamp
@@ -454,24 +499,24 @@ def _plan_rows(rng: np.random.Generator, blk: dict[str, np.ndarray], seed: int, 
     is_duplicate = order >= n_src
     del order
     return _RowPlan(
-        validator_index=vidx, epoch=epoch, target=target, evidence=evidence, poi_score=poi_score,
-        time_in_epoch=time_in_epoch, nonce=nonce, signer=signer, malformed=malformed, targets=targets,
+        voters=voters, target=target, evidence=evidence, poi_score=poi_score,
+        time_in_epoch=time_in_epoch, nonce=nonce, malformed_rows=np.sort(malformed_rows), targets=targets,
         evidence_pool=pool, bad_rows=bad_rows[by_row], bad_byte=flip[by_row], bad_bit=bit[by_row], source=source,
         kind=np.where(is_duplicate, np.uint8(DUPLICATE), kind[source]),
         corrupted=corrupted[source], strict=n_malformed == 0)
 
 
 def _chunk_bodies(plan: _RowPlan, src: np.ndarray) -> np.ndarray:
-    epoch = plan.epoch[src].astype(np.uint64)
+    epoch = plan.voters.epoch(src).astype(np.uint64)
     bodies = encode_bodies({
-        "chain_id": np.full(len(src), CHAIN_ID, np.uint32), "validator_index": plan.validator_index[src],
+        "chain_id": np.full(len(src), CHAIN_ID, np.uint32), "validator_index": plan.voters.validator(src),
         "epoch": epoch, "target": plan.targets[plan.target[src]],
         "evidence_root": plan.evidence_pool[plan.evidence[src]], "poi_score": plan.poi_score[src],
         "timestamp_us": np.uint64(GENESIS_TIME_US) + epoch * np.uint64(EPOCH_US) + plan.time_in_epoch[src],
         "nonce": plan.nonce[src],
     })
     # Malformed: an unknown layout version, signed as is (a valid signature over bytes that do not decode).
-    bodies[plan.malformed[src], 8] = 2
+    bodies[np.isin(src, plan.malformed_rows), 8] = 2
     return bodies
 
 
@@ -493,24 +538,24 @@ def _signed_frames(plan: _RowPlan, secret_table: np.ndarray, pk_table: np.ndarra
     bounds = [(lo, min(lo + chunk_rows, n)) for lo in range(0, n, chunk_rows)]
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="bizra-generate") as pool:
 
-        def start(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[concurrent.futures.Future]]:
+        def start(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[concurrent.futures.Future], np.ndarray]:
             src = plan.source[lo:hi]
             bodies = _chunk_bodies(plan, src)
             sigs = np.empty((hi - lo, 64), np.uint8)
-            signer = plan.signer[src]
+            signer = plan.voters.validator(src, named=False)
             edges = np.linspace(0, hi - lo, threads + 1).astype(np.int64)
             jobs = [pool.submit(sodium_backend.sign_into, bodies, secret_table, signer, sigs, range(a, b))
                     for a, b in zip(edges[:-1], edges[1:]) if b > a]
-            return src, bodies, sigs, jobs
+            return src, bodies, sigs, jobs, signer
 
         pending = start(*bounds[0]) if bounds else None
         for k in range(len(bounds)):
-            src, bodies, sigs, jobs = pending
+            src, bodies, sigs, jobs, signer = pending
             pending = start(*bounds[k + 1]) if k + 1 < len(bounds) else None
             for job in jobs:
                 job.result()
             _corrupt(plan, src, bodies, sigs)
-            yield attestations_frame(bodies, sigs, pk_table[plan.signer[src]], strict=plan.strict)
+            yield attestations_frame(bodies, sigs, pk_table[signer], strict=plan.strict)
             bar.update(len(src))
 
 
@@ -566,7 +611,7 @@ def generate_dataset(
 
     plan = _plan_rows(rng, blk, seed, attestations, V, rates)
     # Signer table: registered keys, then keys that belong to no validator.
-    n_extra = int(plan.signer.max()) + 1 - V if len(plan.signer) else 0
+    n_extra = int(plan.voters.signer_index.max()) + 1 - V if len(plan.voters.signer_index) else 0
     extra_pks, extra_secrets = keymod.keypairs_from_seeds(
         keymod.derive_seeds(seed, max(n_extra, 0), label="unregistered"))
     secret_table = np.concatenate([secrets, extra_secrets])
