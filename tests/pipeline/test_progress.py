@@ -48,8 +48,17 @@ def test_progress_bar_draws_on_a_terminal() -> None:
         with Progress(5, "generate", stream=tty, min_interval=0) as bar:
             assert bar.enabled
             bar.update(5)
-    drawn = os.read(leader, 4096).decode()
+    drawn = b""
+    while True:  # everything written before the follower closed, then EIO
+        try:
+            block = os.read(leader, 4096)
+        except OSError:
+            break
+        if not block:
+            break
+        drawn += block
     os.close(leader)
+    drawn = drawn.decode()
     assert "generate" in drawn and "5/5 rows" in drawn and "ETA" in drawn
     read_end, write_end = os.pipe()
     with os.fdopen(write_end, "w") as pipe, Progress(5, "x", stream=pipe) as bar:
