@@ -26,7 +26,7 @@ from engine.model.errors import BizraError
 from engine.pipeline import job
 from engine.service import job_client
 from engine.service import server as service
-from engine.synthetic import generate_dataset
+from engine.synthetic import DEFAULT_CHUNK_ROWS, generate_dataset
 from engine.tables.attestations import read_attestations
 from engine.tables.parquet import write_parquet_atomic
 from engine.tables.validators import keygen
@@ -159,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                           ("duplicate", 0.002), ("malformed", 0.0)]:
         g.add_argument(f"--{flag}-rate", type=_rate, default=default, metavar="F", help=f"fraction (default {default})")
     g.add_argument("--threads", type=_positive, default=None, help="signing threads (default: BIZRA_THREADS, else CPUs)")
-    g.add_argument("--chunk-rows", type=_positive, default=65_536, metavar="N",
+    g.add_argument("--chunk-rows", type=_positive, default=DEFAULT_CHUNK_ROWS, metavar="N",
                    help="rows built, signed and written at a time (memory, not output: the files are the same "
-                        "for any N; default 65536)")
+                        f"for any N; default {DEFAULT_CHUNK_ROWS})")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     k = sub.add_parser("keygen", help="write a validator set and its 0600 secret key file",

@@ -18,7 +18,7 @@ Dataset generator model (deterministic for a seed; numpy Generator(PCG64)):
      (version 2, validly signed);
   5. rows are ordered by timestamp; then, chunk by chunk in that order, their bodies are built,
      signed with libsodium in threads and written as they come (a compact plan of every row,
-     about 40 bytes each, is all that is held).
+     about 30 bytes each, is all that is held).
 
 Example::
 
@@ -52,6 +52,7 @@ from engine.verification import sodium_backend
 from engine.verification.api import VerifyColumns, resolve_threads, to_columns
 
 __all__ = [
+    "DEFAULT_CHUNK_ROWS",
     "KIND_NAMES",
     "Chain",
     "GeneratedDataset",
@@ -231,7 +232,7 @@ def signed_attestations(n: int, n_keys: int, *, seed: int, label: str = "synthet
 # chunk_rows or threads; 100K is what write_parquet chose for the 200K-row demo dataset, whose
 # files therefore stay byte for byte what they were when the whole table was built first.
 _ROW_GROUP_ROWS = 100_000
-_CHUNK_ROWS = 65_536
+DEFAULT_CHUNK_ROWS = 65_536  # rows built, signed and written at a time
 _PLAN_BLOCK = 1 << 20
 
 
@@ -582,7 +583,7 @@ def generate_dataset(
     malformed_rate: float = 0.0,
     threads: int | None = None,
     progress: bool | None = None,
-    chunk_rows: int = _CHUNK_ROWS,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> GeneratedDataset:
     """Generate (and with ``out_dir``, write) a synthetic dataset; see the module docstring.
 

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.synthetic import DEFAULT_CHUNK_ROWS  # noqa: E402
 from engine.verification import sodium_backend  # noqa: E402
 from engine.verification.keys import derive_seeds, keypairs_from_seeds  # noqa: E402
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validators", type=int, default=10_000)
     parser.add_argument("--blocks", type=int, default=25_000)
     parser.add_argument("--threads", type=int, default=None, help="generator threads (default: all CPUs)")
-    parser.add_argument("--chunk-rows", type=int, default=65_536)
+    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
     parser.add_argument("--sample", type=int, default=100_000, help="rows of the libsodium baseline")
     parser.add_argument("--out", type=Path, default=None, help="keep the dataset here (default: a temp dir)")
     args = parser.parse_args(argv)

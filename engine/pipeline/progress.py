@@ -41,8 +41,8 @@ class Progress:
             enabled = force or bool(isatty and isatty())
         self.enabled = enabled
         # tqdm's own tty test is not used: a forced bar must draw into a pipe or a StringIO too.
-        self._bar = tqdm(total=max(int(total), 0), desc=label, unit=" rows", unit_scale=True, file=stream, disable=not enabled,
-                         mininterval=min_interval, bar_format=_FORMAT, dynamic_ncols=False, leave=True)
+        self._bar = tqdm(total=max(int(total), 0), desc=label, unit=" rows", unit_scale=True, file=stream,
+                         disable=not enabled, mininterval=min_interval, bar_format=_FORMAT, leave=True)
 
     @property
     def done(self) -> int:

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from engine.model.errors import InputError, JobInputError
-from engine.tables.parquet import BLOCKS_SCHEMA, read_table, require_parquet, write_parquet_atomic
+from engine.tables.parquet import BLOCKS_SCHEMA, read_table, require_parquet, sink_frames_atomic, write_parquet_atomic
 
 
 def _blocks(n: int = 2, width: int = 32) -> pl.DataFrame:
@@ -65,8 +65,6 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path) -> None:
 
 
 def test_sunk_frames_are_the_written_table_whatever_the_chunking(tmp_path) -> None:
-    from engine.tables.parquet import sink_frames_atomic
-
     df = pl.DataFrame({"hash": [bytes([i % 251]) * 32 for i in range(2500)], "height": list(range(2500))},
                       schema={"hash": pl.Binary, "height": pl.UInt64})
     df.write_parquet(tmp_path / "whole.parquet", row_group_size=1000)
@@ -78,8 +76,6 @@ def test_sunk_frames_are_the_written_table_whatever_the_chunking(tmp_path) -> No
 
 
 def test_sink_failure_is_the_source_error_and_leaves_nothing(tmp_path) -> None:
-    from engine.tables.parquet import sink_frames_atomic
-
     df = _blocks()
     target = tmp_path / "out.parquet"
     write_parquet_atomic(df, target)
