@@ -8,7 +8,7 @@ docs/notebook-finality.png.
     make docs                                              # = .venv/bin/python scripts/build_docs.py
     .venv/bin/python scripts/build_docs.py --quick --screenshot docs/notebook-finality.png
 
-``--quick`` swaps each notebook's parameters cell for small sizes (a minute instead of several).
+``--quick`` gives the throughput notebook smaller sizes (under a minute in all instead of several).
 The committed notebooks stay clean: executed copies live only under ``--out``.
 """
 from __future__ import annotations
@@ -102,7 +102,7 @@ def screenshot(page: Path, target: Path, *, width: int = 1100, height: int = 860
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "_build")
-    parser.add_argument("--quick", action="store_true", help="small parameters (a minute instead of several)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes for the throughput notebook")
     parser.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
                         help="photograph the finality notebook's first figure into this file")
     args = parser.parse_args(argv)
