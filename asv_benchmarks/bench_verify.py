@@ -22,7 +22,7 @@ from engine.verification.sodium_backend import verify_columns as sodium_columns
 
 from engine.synthetic import validator_columns
 
-from .verify_split import (
+from engine.tooling.verify_split import (
     GRID_CASES, GRID_VALIDATORS, SPLIT_STEPS, numba_rate, sodium_rate, split_seconds,
     stream_rates, warm_validator_set,
 )
@@ -111,7 +111,7 @@ class Split:
 
 class BadRows:
     """Validators x bad rows: numba / libsodium, one thread each, on the same streamed columns
-    of 4,096 rows (asv_benchmarks.verify_split.stream_rates; the issue's grid uses 16,384:
+    of 4,096 rows (engine.tooling.verify_split.stream_rates; the issue's grid uses 16,384:
     scripts/bench_verify.py --grid). Cases: clean, 0.5% and 2% scattered bad signatures, 2% of
     the validators with every signature bad."""
 

@@ -26,7 +26,7 @@ from engine.model.errors import BizraError
 from engine.pipeline import job
 from engine.service import job_client
 from engine.service import server as service
-from engine.synthetic import generate_dataset
+from engine.synthetic import DEFAULT_CHUNK_ROWS, generate_dataset
 from engine.tables.attestations import read_attestations
 from engine.tables.parquet import write_parquet_atomic
 from engine.tables.validators import keygen
@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                           ("duplicate", 0.002), ("malformed", 0.0)]:
         g.add_argument(f"--{flag}-rate", type=_rate, default=default, metavar="F", help=f"fraction (default {default})")
     g.add_argument("--threads", type=_positive, default=None, help="signing threads (default: BIZRA_THREADS, else CPUs)")
+    g.add_argument("--chunk-rows", type=_positive, default=DEFAULT_CHUNK_ROWS, metavar="N",
+                   help="rows built, signed and written at a time (memory, not output: the files are the same "
+                        f"for any N; default {DEFAULT_CHUNK_ROWS})")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     k = sub.add_parser("keygen", help="write a validator set and its 0600 secret key file",
@@ -256,10 +259,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         fork_rate=args.fork_rate, orphan_rate=args.orphan_rate, key_mismatch_rate=args.key_mismatch_rate,
         unknown_validator_rate=args.unknown_validator_rate, duplicate_rate=args.duplicate_rate,
         malformed_rate=args.malformed_rate,
-        threads=args.threads, progress=False if args.quiet else None,
+        threads=args.threads, progress=False if args.quiet else None, chunk_rows=args.chunk_rows,
     )
     print(f"wrote {args.out}: {len(g.validators):,} validators, {len(g.blocks):,} blocks, "
-          f"{len(g.attestations):,} attestations in {g.seconds['total']:.1f}s")
+          f"{g.rows:,} attestations in {g.seconds['total']:.1f}s")
     return 0
 
 
@@ -307,7 +310,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     data = out / "data"
     g = generate_dataset(data, validators=args.validators, blocks=args.blocks, attestations=args.attestations,
                          seed=args.seed, threads=args.threads, progress=False if args.quiet else None)
-    lines = [f"generated {len(g.attestations):,} attestations, {len(g.validators):,} validators, "
+    lines = [f"generated {g.rows:,} attestations, {len(g.validators):,} validators, "
              f"{len(g.blocks):,} blocks in {g.seconds['total']:.1f}s -> {data}"]
     lines += run_demo_job(data, out, args)
     print("\n".join(lines))

@@ -16,7 +16,9 @@ Dataset generator model (deterministic for a seed; numpy Generator(PCG64)):
      validator and epoch, other target), corrupted signatures (one bit flipped in R, S or the
      body's nonce after signing), exact duplicates, and (off by default) malformed bodies
      (version 2, validly signed);
-  5. rows are ordered by timestamp and signed with libsodium in threads, chunk by chunk.
+  5. rows are ordered by timestamp; then, chunk by chunk in that order, their bodies are built,
+     signed with libsodium in threads and written as they come (a compact plan of every row,
+     about 30 bytes each, is all that is held).
 
 Example::
 
@@ -26,28 +28,31 @@ Example::
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import os
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
-from engine.model.attestation import BODY_SIZE, attestations_frame, binary_column, decode_bodies, encode_bodies
+from engine.model.attestation import BODY_SIZE, attestations_frame, binary_column, encode_bodies
 from engine.model.chain import CHAIN_ID, EPOCH_US, GENESIS_TIME_US
 from engine.model.errors import InputError
 from engine.pipeline.progress import Progress
-from engine.tables.parquet import write_parquet_atomic
+from engine.tables.parquet import sink_frames_atomic, write_parquet_atomic
 from engine.tables.validators import validators_frame
 from engine.verification import keys as keymod
 from engine.verification import sodium_backend
 from engine.verification.api import VerifyColumns, resolve_threads, to_columns
 
 __all__ = [
+    "DEFAULT_CHUNK_ROWS",
     "KIND_NAMES",
     "Chain",
     "GeneratedDataset",
@@ -65,7 +70,6 @@ __all__ = [
 KIND_NAMES = ("honest", "bad_signature", "equivocation", "orphan_target", "key_mismatch", "unknown_validator",
               "duplicate", "malformed")
 HONEST, BAD_SIG, EQUIVOCATION, ORPHAN, KEY_MISMATCH, UNKNOWN_VALIDATOR, DUPLICATE, MALFORMED = range(len(KIND_NAMES))
-_SIGN_CHUNK = 65_536
 
 
 # ---- block trees and votes ------------------------------------------------------------------
@@ -224,20 +228,38 @@ def signed_attestations(n: int, n_keys: int, *, seed: int, label: str = "synthet
 
 # ---- generator ----------------------------------------------------------------------------
 
+# Rows per Parquet row group of attestations.parquet: fixed, so the file's bytes never depend on
+# chunk_rows or threads; 100K is what write_parquet chose for the 200K-row demo dataset, whose
+# files therefore stay byte for byte what they were when the whole table was built first.
+_ROW_GROUP_ROWS = 100_000
+DEFAULT_CHUNK_ROWS = 65_536  # rows built, signed and written at a time
+_PLAN_BLOCK = 1 << 20
 
-@dataclasses.dataclass
+
 class GeneratedDataset:
     """What generate_dataset made; ``truth`` is for tests (never written to disk).
 
     truth["kind"]: uint8 codes into KIND_NAMES per attestation row; truth["corrupted"]: bool,
     the signature was deliberately broken after signing (duplicates of such rows too).
+    ``attestations`` is the whole table: kept in memory when nothing was written, read back
+    from ``attestations_path`` on first use otherwise (a large dataset is never held whole).
     """
 
-    validators: pl.DataFrame
-    blocks: pl.DataFrame
-    attestations: pl.DataFrame
-    truth: dict[str, np.ndarray]
-    seconds: dict[str, float]
+    def __init__(self, validators: pl.DataFrame, blocks: pl.DataFrame, attestations: pl.DataFrame | Path,
+                 truth: dict[str, np.ndarray], seconds: dict[str, float]) -> None:
+        self.validators, self.blocks, self.truth, self.seconds = validators, blocks, truth, seconds
+        self._attestations = attestations
+        self.rows = len(truth["kind"])
+
+    @property
+    def attestations_path(self) -> Path | None:
+        return self._attestations if isinstance(self._attestations, Path) else None
+
+    @property
+    def attestations(self) -> pl.DataFrame:
+        if isinstance(self._attestations, Path):
+            self._attestations = pl.read_parquet(self._attestations)
+        return self._attestations
 
 
 def _sha256_rows(prefix: bytes, n: int) -> np.ndarray:
@@ -273,6 +295,277 @@ def _make_blocks(rng: np.random.Generator, seed: int, n_blocks: int, fork_rate: 
     }
 
 
+@dataclasses.dataclass
+class _Voters:
+    """Who votes when: base row r is epoch r // per_epoch, validator (offset[epoch] + r %
+    per_epoch) % validators; equivocation row n_base + j repeats base row equiv_src[j]. The
+    rows that name an unknown validator, or are signed by another key (an index into the
+    signer table: registered keys, then unregistered ones), are listed sorted."""
+
+    n_base: int
+    per_epoch: int
+    offset: np.ndarray
+    validators: int
+    equiv_src: np.ndarray
+    unknown_rows: np.ndarray
+    unknown_index: np.ndarray
+    signer_rows: np.ndarray
+    signer_index: np.ndarray
+
+    def origin(self, src: np.ndarray) -> np.ndarray:
+        src = src.astype(np.int64)
+        eq = src >= self.n_base
+        src[eq] = self.equiv_src[src[eq] - self.n_base]
+        return src
+
+    def epoch(self, src: np.ndarray) -> np.ndarray:
+        return self.origin(src) // self.per_epoch
+
+    def validator(self, src: np.ndarray, *, named: bool = True) -> np.ndarray:
+        """The validator index in the body (``named``), else the signer table index."""
+        base = self.origin(src)
+        v = (self.offset[base // self.per_epoch] + base % self.per_epoch) % self.validators
+        rows, index = (self.unknown_rows, self.unknown_index) if named else (self.signer_rows, self.signer_index)
+        _override(v, src, rows, index)
+        return v
+
+
+def _lookup(rows: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions i with src[i] in the sorted ``rows``, where each sits in ``rows``)."""
+    if not len(rows):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    at = np.minimum(np.searchsorted(rows, src), len(rows) - 1)
+    hit = np.flatnonzero(rows[at] == src)
+    return hit, at[hit]
+
+
+def _override(values: np.ndarray, src: np.ndarray, rows: np.ndarray, new: np.ndarray) -> None:
+    """values[i] = new[k] where src[i] == rows[k]."""
+    hit, at = _lookup(rows, src)
+    values[hit] = new[at]
+
+
+@dataclasses.dataclass
+class _RowPlan:
+    """Every attestation row, compactly: about 30 bytes per row instead of the 206 bytes of
+    body, signature and key, so 100M rows can be planned on a small machine. Rows are first
+    numbered in "source" order (base votes, then equivocations); output row i is source row
+    ``source[i]`` (a duplicate names the row it copies, and is rebuilt, re-signed and
+    re-corrupted identically: Ed25519 signing is deterministic). A base row's epoch, validator
+    and signer follow from its number (``_Voters``); only the exceptions are listed."""
+
+    voters: _Voters
+    target: np.ndarray           # int32 into targets, per source row
+    evidence: np.ndarray         # uint16 into evidence_pool
+    poi_score: np.ndarray        # uint32
+    time_in_epoch: np.ndarray    # uint32: timestamp_us - GENESIS_TIME_US - epoch * EPOCH_US
+    nonce: np.ndarray            # uint64
+    malformed_rows: np.ndarray   # sorted source rows with an unknown layout version
+    targets: np.ndarray          # (t, 32) main, fork, then random (orphan) hashes
+    evidence_pool: np.ndarray    # (e, 32)
+    bad_rows: np.ndarray         # sorted source rows whose bytes are flipped after signing
+    bad_byte: np.ndarray         # byte of body || signature to flip (>= 110: the signature)
+    bad_bit: np.ndarray          # uint8 mask
+    source: np.ndarray           # uint32 source row of each output row, in output order
+    kind: np.ndarray             # uint8 per output row
+    corrupted: np.ndarray        # bool per output row
+    strict: bool                 # no malformed rows: decode strictly
+
+
+def _blocks_of(n: int) -> Iterator[slice]:
+    # Per-row arithmetic in slices of a million rows: int64 temporaries of the whole table
+    # would cost more than the compact plan itself.
+    return (slice(lo, min(lo + _PLAN_BLOCK, n)) for lo in range(0, n, _PLAN_BLOCK))
+
+
+def _plan_rows(rng: np.random.Generator, blk: dict[str, np.ndarray], seed: int, n: int, V: int,
+               rates: dict[str, float]) -> _RowPlan:
+    """Draw every row's fields from ``rng`` in the order and sizes of the whole-table generator
+    this replaced (so a seed still gives the same rows), keeping only compact columns and
+    releasing each whole-table draw as soon as it is folded in."""
+    n_main = len(blk["main_hash"])
+    fork_rate = rates["fork_rate"]
+    # Anomaly counts; equivocations and duplicates are extra rows, the rest rewrite base rows.
+    # Each equivocation needs its own honest source row, and duplicates need something to copy.
+    n_equiv = min(int(round(n * rates["equivocation_rate"])), n // 2)
+    n_dup = max(0, min(int(round(n * rates["duplicate_rate"])), n - 2 * n_equiv - 1))
+    n_base = n - n_dup - n_equiv
+    n_src = n_base + n_equiv
+    counts = [int(round(n * rates[r])) for r in ("orphan_rate", "key_mismatch_rate", "unknown_validator_rate",
+                                                   "bad_signature_rate", "malformed_rate")]
+    scale = min(1.0, max(n_base - n_equiv, 0) / max(sum(counts), 1))
+    n_orphan, n_mismatch, n_unknown, n_bad, n_malformed = (int(c * scale) for c in counts)
+    base = slice(0, n_base)
+
+    # Base votes: epoch e holds per_epoch distinct validators starting at a random offset.
+    per_epoch = max(1, min(V, int(V * 0.95), n_base)) if n_base else 1
+    n_epochs = max(1, -(-n_base // per_epoch))
+    offset = rng.integers(0, V, size=n_epochs)
+
+    def epoch_of(b: slice) -> np.ndarray:
+        return np.arange(b.start, b.stop) // per_epoch
+
+    # A vote targets a block at or just below its epoch's main-chain tip.
+    tip = np.minimum((np.arange(1, n_epochs + 1) * n_main) // n_epochs, n_main - 1)  # per epoch
+    target = np.empty(n_src, np.int32)
+    lag = rng.geometric(0.6, size=n_base)
+    for b in _blocks_of(n_base):
+        t = tip[epoch_of(b)]
+        target[b] = t - np.minimum(lag[b] - 1, t)
+    del lag
+    fork_sorted = np.argsort(blk["fork_height"], kind="stable")
+    if len(fork_sorted):
+        # Some votes go to one of the 8 most recent fork blocks at or below the tip.
+        visible = np.searchsorted(blk["fork_height"][fork_sorted], tip, side="right")  # per epoch
+        back, pick = rng.integers(0, 8, size=n_base), np.empty(n_base, np.int32)
+        for b in _blocks_of(n_base):
+            v = visible[epoch_of(b)]
+            pick[b] = v - 1 - back[b] % np.maximum(v, 1)
+        del back
+        coin = rng.random(n_base)
+        for b in _blocks_of(n_base):
+            to_fork = np.flatnonzero((coin[b] < fork_rate) & (visible[epoch_of(b)] > 0)) + b.start
+            target[to_fork] = n_main + fork_sorted[np.maximum(pick[to_fork], 0)]
+        del coin, pick
+    time_in_epoch = np.empty(n_src, np.uint32)
+    time_in_epoch[base] = rng.integers(0, EPOCH_US, size=n_base)
+    pool = _sha256_rows(b"bizra-evidence/v1\0%d\0" % seed, min(4096, max(n, 1)))
+    evidence, poi_score, nonce = np.empty(n_src, np.uint16), np.empty(n_src, np.uint32), np.empty(n_src, np.uint64)
+    evidence[base] = rng.integers(0, len(pool), size=n_base)
+    poi_score[base] = rng.integers(0, 1_000_001, size=n_base)
+    nonce[base] = rng.integers(0, 2**64, size=n_base, dtype=np.uint64)
+    kind = np.full(n_src, HONEST, np.uint8)
+
+    perm = rng.permutation(n_base)
+    cut = np.cumsum([n_orphan, n_mismatch, n_unknown, n_bad, n_malformed])
+    orphan_rows, mismatch_rows, unknown_rows, bad_rows, malformed_rows = np.split(perm[: cut[-1]].copy(), cut[:-1])
+    equiv_src = perm[cut[-1] : cut[-1] + n_equiv].copy()
+    del perm
+    known = np.concatenate([blk["main_hash"], blk["fork_hash"]])
+    kind[orphan_rows] = ORPHAN
+    orphan_hashes = rng.integers(0, 256, size=(n_orphan, 32), dtype=np.uint8)
+    target[orphan_rows] = len(known) + np.arange(n_orphan)
+    kind[mismatch_rows] = KEY_MISMATCH
+    voters = _Voters(n_base, per_epoch, offset, V, equiv_src, *(np.zeros(0, np.int64),) * 4)
+    # Half sign with another validator's key, half with a key no validator has.
+    other = rng.random(n_mismatch) < 0.5
+    mismatch_signer = np.where(other & (V > 1),
+                               (voters.validator(mismatch_rows) + 1 + rng.integers(0, max(V - 1, 1), n_mismatch)) % V,
+                               V + np.arange(n_mismatch))
+    kind[unknown_rows] = UNKNOWN_VALIDATOR
+    unknown_index = V + rng.integers(0, 1000, size=n_unknown)
+    kind[bad_rows] = BAD_SIG
+    kind[malformed_rows] = MALFORMED
+    by_row = np.argsort(unknown_rows)
+    voters.unknown_rows, voters.unknown_index = unknown_rows[by_row], unknown_index[by_row]
+    signer_rows = np.concatenate([mismatch_rows, unknown_rows])
+    by_row = np.argsort(signer_rows)
+    voters.signer_rows = signer_rows[by_row]
+    voters.signer_index = np.concatenate([mismatch_signer, V + n_mismatch + np.arange(n_unknown)])[by_row]
+
+    # Equivocations: same validator and epoch as an honest vote, another target, later time.
+    eq = slice(n_base, n_src)
+    for column in (evidence, poi_score):
+        column[eq] = column[equiv_src]
+    kind[eq] = EQUIVOCATION
+    targets = np.concatenate([known, orphan_hashes])
+    if len(known) > 1:
+        alt = rng.integers(0, len(known) - 1, size=n_equiv)
+        same = (known[alt] == targets[target[equiv_src]]).all(axis=1)
+        target[eq] = np.where(same, len(known) - 1, alt)
+        # Hashes are unique and sources are never orphan rows, so block H-1 differs when alt hits.
+    else:
+        target[eq] = len(targets) + np.arange(n_equiv)
+        targets = np.concatenate([targets, rng.integers(0, 256, size=(n_equiv, 32), dtype=np.uint8)])
+    time_in_epoch[eq] = time_in_epoch[equiv_src] + rng.integers(1, 10_000_000, size=n_equiv)
+    nonce[eq] = rng.integers(0, 2**64, size=n_equiv, dtype=np.uint64)
+
+    # Flipped after signing: one bit of R, of S, or of the body's nonce (keeps it decodable).
+    where = rng.integers(0, 3, size=n_bad)
+    bit = (1 << rng.integers(0, 8, size=n_bad)).astype(np.uint8)
+    sig_byte = np.where(where == 0, rng.integers(0, 32, size=n_bad), rng.integers(32, 64, size=n_bad))
+    body_byte = rng.integers(102, BODY_SIZE, size=n_bad)
+    flip = np.where(where < 2, BODY_SIZE + sig_byte, body_byte)
+    by_row = np.argsort(bad_rows)
+    corrupted = np.zeros(n_src, bool)
+    corrupted[bad_rows] = True
+
+    # Exact duplicates of random earlier rows, then everything in arrival (timestamp) order.
+    dup_src = rng.integers(0, n_src, size=n_dup) if n_src else np.zeros(0, np.int64)
+    timestamp = np.empty(n_src + n_dup, np.uint64)
+    for b in _blocks_of(n_src):
+        timestamp[b] = voters.epoch(np.arange(b.start, b.stop))
+        timestamp[b] *= np.uint64(EPOCH_US)
+        timestamp[b] += time_in_epoch[b]
+    timestamp[n_src:] = timestamp[dup_src]
+    order = np.argsort(timestamp, kind="stable")
+    del timestamp
+    source = np.empty(n_src + n_dup, np.uint32)
+    source[:n_src] = np.arange(n_src, dtype=np.uint32)
+    source[n_src:] = dup_src
+    source = source[order]
+    is_duplicate = order >= n_src
+    del order
+    return _RowPlan(
+        voters=voters, target=target, evidence=evidence, poi_score=poi_score,
+        time_in_epoch=time_in_epoch, nonce=nonce, malformed_rows=np.sort(malformed_rows), targets=targets,
+        evidence_pool=pool, bad_rows=bad_rows[by_row], bad_byte=flip[by_row], bad_bit=bit[by_row], source=source,
+        kind=np.where(is_duplicate, np.uint8(DUPLICATE), kind[source]),
+        corrupted=corrupted[source], strict=n_malformed == 0)
+
+
+def _chunk_bodies(plan: _RowPlan, src: np.ndarray) -> np.ndarray:
+    epoch = plan.voters.epoch(src).astype(np.uint64)
+    bodies = encode_bodies({
+        "chain_id": np.full(len(src), CHAIN_ID, np.uint32), "validator_index": plan.voters.validator(src),
+        "epoch": epoch, "target": plan.targets[plan.target[src]],
+        "evidence_root": plan.evidence_pool[plan.evidence[src]], "poi_score": plan.poi_score[src],
+        "timestamp_us": np.uint64(GENESIS_TIME_US) + epoch * np.uint64(EPOCH_US) + plan.time_in_epoch[src],
+        "nonce": plan.nonce[src],
+    })
+    # Malformed: an unknown layout version, signed as is (a valid signature over bytes that do not decode).
+    bodies[_lookup(plan.malformed_rows, src)[0], 8] = 2
+    return bodies
+
+
+def _corrupt(plan: _RowPlan, src: np.ndarray, bodies: np.ndarray, sigs: np.ndarray) -> None:
+    rows, at = _lookup(plan.bad_rows, src)
+    byte, bit = plan.bad_byte[at], plan.bad_bit[at]
+    in_sig = byte >= BODY_SIZE
+    sigs[rows[in_sig], byte[in_sig] - BODY_SIZE] ^= bit[in_sig]
+    bodies[rows[~in_sig], byte[~in_sig]] ^= bit[~in_sig]
+
+
+def _signed_frames(plan: _RowPlan, secret_table: np.ndarray, pk_table: np.ndarray, *, chunk_rows: int,
+                   threads: int, bar: Progress) -> Iterator[pl.DataFrame]:
+    """The attestation rows in output order, ``chunk_rows`` at a time. The next chunk is built
+    and handed to the signing threads before the current one is turned into a frame, so the
+    threads sign while this thread encodes; ``threads`` threads sign, each a contiguous slice."""
+    n = len(plan.source)
+    bounds = [(lo, min(lo + chunk_rows, n)) for lo in range(0, n, chunk_rows)]
+    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="bizra-generate") as pool:
+
+        def start(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[concurrent.futures.Future], np.ndarray]:
+            src = plan.source[lo:hi]
+            bodies = _chunk_bodies(plan, src)
+            sigs = np.empty((hi - lo, 64), np.uint8)
+            signer = plan.voters.validator(src, named=False)
+            edges = np.linspace(0, hi - lo, threads + 1).astype(np.int64)
+            jobs = [pool.submit(sodium_backend.sign_into, bodies, secret_table, signer, sigs, range(a, b))
+                    for a, b in zip(edges[:-1], edges[1:]) if b > a]
+            return src, bodies, sigs, jobs, signer
+
+        pending = start(*bounds[0]) if bounds else None
+        for k in range(len(bounds)):
+            src, bodies, sigs, jobs, signer = pending
+            pending = start(*bounds[k + 1]) if k + 1 < len(bounds) else None
+            for job in jobs:
+                job.result()
+            _corrupt(plan, src, bodies, sigs)
+            yield attestations_frame(bodies, sigs, pk_table[signer], strict=plan.strict)
+            bar.update(len(src))
+
+
 def generate_dataset(
     out_dir: str | os.PathLike[str] | None,
     *,
@@ -290,165 +583,71 @@ def generate_dataset(
     malformed_rate: float = 0.0,
     threads: int | None = None,
     progress: bool | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> GeneratedDataset:
     """Generate (and with ``out_dir``, write) a synthetic dataset; see the module docstring.
 
-    Example: ``generate_dataset("data", validators=1000, blocks=5000, attestations=200_000, seed=1)``.
+    Rows are built, signed and written ``chunk_rows`` at a time (memory: about 30 bytes per row
+    plus a few chunks); the files' bytes depend on the seed and rates only, never on
+    ``chunk_rows`` or ``threads``. Example:
+    ``generate_dataset("data", validators=1000, blocks=5000, attestations=200_000, seed=1)``.
     """
     if validators < 1 or blocks < 1 or attestations < 0:
         raise InputError("validators and blocks must be >= 1, attestations >= 0")
-    for name, rate in [("bad_signature_rate", bad_signature_rate), ("equivocation_rate", equivocation_rate),
-                       ("fork_rate", fork_rate), ("orphan_rate", orphan_rate), ("key_mismatch_rate", key_mismatch_rate),
-                       ("unknown_validator_rate", unknown_validator_rate), ("duplicate_rate", duplicate_rate),
-                       ("malformed_rate", malformed_rate)]:
+    if chunk_rows < 1:
+        raise InputError(f"chunk_rows: must be >= 1, got {chunk_rows}")
+    rates = {"bad_signature_rate": bad_signature_rate, "equivocation_rate": equivocation_rate, "fork_rate": fork_rate,
+             "orphan_rate": orphan_rate, "key_mismatch_rate": key_mismatch_rate,
+             "unknown_validator_rate": unknown_validator_rate, "duplicate_rate": duplicate_rate,
+             "malformed_rate": malformed_rate}
+    for name, rate in rates.items():
         if not 0.0 <= rate <= 1.0:
             raise InputError(f"{name}: must be within 0..1, got {rate}")
+    if attestations >= 2**32:
+        raise InputError(f"attestations: at most {2**32 - 1:,} rows, got {attestations:,}")
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     rng = np.random.default_rng(np.random.PCG64(seed))
-    n = attestations
     V = validators
 
     seeds = keymod.derive_seeds(seed, V)
     pks, secrets = keymod.keypairs_from_seeds(seeds)
     weights = rng.integers(1, 101, size=V, dtype=np.int64)
     blk = _make_blocks(rng, seed, blocks, fork_rate)
-    n_main = len(blk["main_hash"])
     seconds["keys_blocks"] = time.perf_counter() - t0
 
-    # Anomaly counts; equivocations and duplicates are extra rows, the rest rewrite base rows.
-    # Each equivocation needs its own honest source row, and duplicates need something to copy.
-    n_equiv = min(int(round(n * equivocation_rate)), n // 2)
-    n_dup = max(0, min(int(round(n * duplicate_rate)), n - 2 * n_equiv - 1))
-    n_base = n - n_dup - n_equiv
-    counts = [int(round(n * r)) for r in (orphan_rate, key_mismatch_rate, unknown_validator_rate, bad_signature_rate,
-                                          malformed_rate)]
-    scale = min(1.0, max(n_base - n_equiv, 0) / max(sum(counts), 1))
-    n_orphan, n_mismatch, n_unknown, n_bad, n_malformed = (int(c * scale) for c in counts)
-
-    # Base votes: epoch e holds per_epoch distinct validators starting at a random offset.
-    per_epoch = max(1, min(V, int(V * 0.95), n_base)) if n_base else 1
-    n_epochs = max(1, -(-n_base // per_epoch))
-    r = np.arange(n_base)
-    epoch = r // per_epoch
-    offset = rng.integers(0, V, size=n_epochs)
-    vidx = ((offset[epoch] + r % per_epoch) % V).astype(np.int64)
-    tip = np.minimum(((epoch + 1) * n_main) // n_epochs, n_main - 1)
-    lag = np.minimum(rng.geometric(0.6, size=n_base) - 1, tip)
-    target = blk["main_hash"][tip - lag]
-    fork_sorted = np.argsort(blk["fork_height"], kind="stable")
-    if len(fork_sorted):
-        # Some votes go to one of the 8 most recent fork blocks at or below the tip.
-        visible = np.searchsorted(blk["fork_height"][fork_sorted], tip, side="right")
-        pick = visible - 1 - rng.integers(0, 8, size=n_base) % np.maximum(visible, 1)
-        to_fork = (rng.random(n_base) < fork_rate) & (visible > 0)
-        target = np.where(to_fork[:, None], blk["fork_hash"][fork_sorted[np.maximum(pick, 0)]], target)
-    ts = GENESIS_TIME_US + epoch * EPOCH_US + rng.integers(0, EPOCH_US, size=n_base)
-    pool = _sha256_rows(b"bizra-evidence/v1\0%d\0" % seed, min(4096, max(n, 1)))
-    fields: dict[str, Any] = {
-        "chain_id": np.full(n_base, CHAIN_ID, np.uint32),
-        "validator_index": vidx.copy(),
-        "epoch": epoch.astype(np.uint64),
-        "target": target,
-        "evidence_root": pool[rng.integers(0, len(pool), size=n_base)],
-        "poi_score": rng.integers(0, 1_000_001, size=n_base),
-        "timestamp_us": ts.astype(np.uint64),
-        "nonce": rng.integers(0, 2**64, size=n_base, dtype=np.uint64),
-    }
-    kind = np.full(n_base, HONEST, np.uint8)
+    plan = _plan_rows(rng, blk, seed, attestations, V, rates)
     # Signer table: registered keys, then keys that belong to no validator.
-    n_extra = n_mismatch + n_unknown
-    extra_seeds = keymod.derive_seeds(seed, n_extra, label="unregistered")
-    extra_pks, extra_secrets = keymod.keypairs_from_seeds(extra_seeds)
-    signer = vidx.copy()
-
-    perm = rng.permutation(n_base)
-    cut = np.cumsum([n_orphan, n_mismatch, n_unknown, n_bad, n_malformed])
-    orphan_rows, mismatch_rows, unknown_rows, bad_rows, malformed_rows = np.split(perm[: cut[-1]], cut[:-1])
-    equiv_src = perm[cut[-1] : cut[-1] + n_equiv]
-    kind[orphan_rows] = ORPHAN
-    fields["target"][orphan_rows] = rng.integers(0, 256, size=(n_orphan, 32), dtype=np.uint8)
-    kind[mismatch_rows] = KEY_MISMATCH
-    # Half sign with another validator's key, half with a key no validator has.
-    other = rng.random(n_mismatch) < 0.5
-    signer[mismatch_rows] = np.where(other & (V > 1), (vidx[mismatch_rows] + 1 + rng.integers(0, max(V - 1, 1), n_mismatch)) % V,
-                                     V + np.arange(n_mismatch))
-    kind[unknown_rows] = UNKNOWN_VALIDATOR
-    fields["validator_index"][unknown_rows] = V + rng.integers(0, 1000, size=n_unknown)
-    signer[unknown_rows] = V + n_mismatch + np.arange(n_unknown)
-    kind[bad_rows] = BAD_SIG
-    kind[malformed_rows] = MALFORMED
-
-    # Equivocations: same validator and epoch as an honest vote, another target, later time.
-    eq = {k: v[equiv_src].copy() for k, v in fields.items()}
-    all_hash = np.concatenate([blk["main_hash"], blk["fork_hash"]])
-    if len(all_hash) > 1:
-        alt = rng.integers(0, len(all_hash) - 1, size=n_equiv)
-        same = (all_hash[alt] == eq["target"]).all(axis=1)
-        eq["target"] = all_hash[np.where(same, len(all_hash) - 1, alt)]
-        # Hashes are unique and sources are never orphan rows, so block H-1 differs when alt hits.
-    else:
-        eq["target"] = rng.integers(0, 256, size=(n_equiv, 32), dtype=np.uint8)
-    eq["timestamp_us"] = eq["timestamp_us"] + rng.integers(1, 10_000_000, size=n_equiv).astype(np.uint64)
-    eq["nonce"] = rng.integers(0, 2**64, size=n_equiv, dtype=np.uint64)
-    cols = {k: np.concatenate([fields[k], eq[k]]) for k in fields}
-    signer = np.concatenate([signer, vidx[equiv_src]])
-    kind = np.concatenate([kind, np.full(n_equiv, EQUIVOCATION, np.uint8)])
-    bodies = encode_bodies(cols)
-    # Malformed: an unknown layout version, signed as is (a valid signature over bytes that do not decode).
-    bodies[malformed_rows, 8] = 2
-    seconds["columns"] = time.perf_counter() - t0 - seconds["keys_blocks"]
-
-    # Sign chunk by chunk so the progress bar moves; each chunk uses all threads.
-    t_sign = time.perf_counter()
+    n_extra = int(plan.voters.signer_index.max()) + 1 - V if len(plan.voters.signer_index) else 0
+    extra_pks, extra_secrets = keymod.keypairs_from_seeds(
+        keymod.derive_seeds(seed, max(n_extra, 0), label="unregistered"))
     secret_table = np.concatenate([secrets, extra_secrets])
     pk_table = np.concatenate([pks, extra_pks])
-    nthreads = resolve_threads(threads)
-    sigs = np.empty((len(bodies), 64), np.uint8)
-    bar = Progress(len(bodies), "sign", enabled=progress if progress is not None else None)
-    with bar:
-        for lo in range(0, len(bodies), _SIGN_CHUNK):
-            hi = min(lo + _SIGN_CHUNK, len(bodies))
-            sigs[lo:hi] = sodium_backend.sign_rows(bodies[lo:hi], secret_table, signer[lo:hi], threads=nthreads)
-            bar.update(hi - lo)
-    seconds["sign"] = time.perf_counter() - t_sign
-    public_keys = pk_table[signer]
+    seconds["plan"] = time.perf_counter() - t0 - seconds["keys_blocks"]
 
-    # Corrupt after signing: flip one bit of R, of S, or of the body's nonce (keeps it decodable).
-    corrupted = np.zeros(len(bodies), dtype=bool)
-    corrupted[bad_rows] = True
-    where = rng.integers(0, 3, size=n_bad)
-    bit = (1 << rng.integers(0, 8, size=n_bad)).astype(np.uint8)
-    sig_byte = np.where(where == 0, rng.integers(0, 32, size=n_bad), rng.integers(32, 64, size=n_bad))
-    in_sig = where < 2
-    sigs[bad_rows[in_sig], sig_byte[in_sig]] ^= bit[in_sig]
-    body_byte = rng.integers(102, BODY_SIZE, size=n_bad)
-    bodies[bad_rows[~in_sig], body_byte[~in_sig]] ^= bit[~in_sig]
-
-    # Exact duplicates of random earlier rows, then everything in arrival (timestamp) order.
-    dup_src = rng.integers(0, len(bodies), size=n_dup) if len(bodies) else np.zeros(0, np.int64)
-    bodies = np.concatenate([bodies, bodies[dup_src]])
-    sigs = np.concatenate([sigs, sigs[dup_src]])
-    public_keys = np.concatenate([public_keys, public_keys[dup_src]])
-    kind = np.concatenate([kind, np.full(n_dup, DUPLICATE, np.uint8)])
-    corrupted = np.concatenate([corrupted, corrupted[dup_src]])
-    ts_all = decode_bodies(bodies, strict=False)["timestamp_us"]
-    order = np.argsort(ts_all, kind="stable")
-    bodies, sigs, public_keys, kind, corrupted = (a[order] for a in (bodies, sigs, public_keys, kind, corrupted))
-
-    t_frames = time.perf_counter()
-    att_df = attestations_frame(bodies, sigs, public_keys, strict=n_malformed == 0)
+    t_rows = time.perf_counter()
     val_df = validators_frame(pks, weights)
     blk_df = pl.DataFrame([binary_column("hash", blk["hash"]), binary_column("parent", blk["parent"]),
                            pl.Series("height", blk["height"], dtype=pl.UInt64)])
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_parquet_atomic(val_df, out / "validators.parquet")
-        write_parquet_atomic(blk_df, out / "blocks.parquet")
-        write_parquet_atomic(att_df, out / "attestations.parquet")
-    seconds["frames_write"] = time.perf_counter() - t_frames
+    bar = Progress(len(plan.source), "generate", enabled=progress)
+    with bar:
+        frames = _signed_frames(plan, secret_table, pk_table, chunk_rows=chunk_rows, threads=resolve_threads(threads),
+                                bar=bar)
+        if out_dir is None:
+            att: pl.DataFrame | Path = pl.concat(list(frames)) if len(plan.source) else _empty_attestations()
+        else:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            write_parquet_atomic(val_df, out / "validators.parquet")
+            write_parquet_atomic(blk_df, out / "blocks.parquet")
+            att = sink_frames_atomic(frames, _empty_attestations().schema, out / "attestations.parquet",
+                                     row_group_size=_ROW_GROUP_ROWS)
+    seconds["sign_write"] = time.perf_counter() - t_rows
     seconds["total"] = time.perf_counter() - t0
-    truth = {"kind": kind, "corrupted": corrupted}
-    return GeneratedDataset(val_df, blk_df, att_df, truth, seconds)
+    truth = {"kind": plan.kind, "corrupted": plan.corrupted}
+    return GeneratedDataset(val_df, blk_df, att, truth, seconds)
 
+
+def _empty_attestations() -> pl.DataFrame:
+    return attestations_frame(np.zeros((0, BODY_SIZE), np.uint8), np.zeros((0, 64), np.uint8),
+                              np.zeros((0, 32), np.uint8))

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -27,8 +25,7 @@ from engine.synthetic import validator_columns
 from engine.verification.api import use_heap_scratch
 from engine.verification.sodium_backend import verify_columns as sodium_verify_columns
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # asv_benchmarks, shared with asv
-from asv_benchmarks.verify_split import (  # noqa: E402
+from engine.tooling.verify_split import (
     GRID_CASES, GRID_VALIDATORS, split_seconds, stream_rates, warm_validator_set,
 )
 
@@ -125,7 +122,7 @@ def scaling() -> None:
 
 
 def grid(rows: int, calls: int, validators=GRID_VALIDATORS, streamed: bool = True) -> None:
-    """Validators x bad rows, one thread (asv_benchmarks.verify_split.stream_rates). For each
+    """Validators x bad rows, one thread (engine.tooling.verify_split.stream_rates). For each
     validator count a fresh key cache is warmed by two columns (a job that has been running);
     then each case gets one untimed column and `calls` timed ones (streamed: each new to the
     verifier; otherwise the untimed column again). The bad validators of "concentrated" are

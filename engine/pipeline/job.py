@@ -264,7 +264,10 @@ def _run_locked(out, *, paths, input_sha, table, graph, n, stages, t, t_start, n
                 "params": {"bps": int(bps), "chunk_rows": int(chunk_rows), "cluster": cluster},
                 "checkpoint": {"chunks": len(chunks), "resumed_chunks": resumed},
                 "versions": _versions(),
-                "inputs": {k: {"path": str(p), "sha256": input_sha[k]} for k, p in paths.items()},
+                # Relative to OUT, not to wherever the job was started, so a reader of report.json
+                # finds the inputs from OUT alone, and OUT can move together with its data.
+                "inputs": {k: {"path": os.path.relpath(os.path.abspath(p), os.path.abspath(out)),
+                               "sha256": input_sha[k]} for k, p in paths.items()},
             }
             with _os_errors(out / "report.json"):
                 tmp["report.json"].write_text(json.dumps(report, indent=2) + "\n")

@@ -1,15 +1,17 @@
-"""A tiny progress bar: rows, rows/s and ETA on stderr, only when stderr is a terminal.
-
-Logs and CI stay clean (no carriage-return noise) unless ``force=True``.
+"""Progress of a long run (rows, rows/s, ETA) on stderr, drawn by tqdm, only when stderr is a
+terminal: logs and CI stay free of carriage-return noise unless ``force=True``.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
+from tqdm import tqdm
+
 __all__ = ["Progress"]
+
+_FORMAT = "{desc:>10} {percentage:3.0f}%|{bar:24}| {n:,}/{total:,} rows {rate_fmt} ETA {remaining}"
 
 
 class Progress:
@@ -33,48 +35,27 @@ class Progress:
         enabled: bool | None = None,
         min_interval: float = 0.2,
     ) -> None:
-        self.total = max(int(total), 0)
-        self.label = label
-        self.stream = stream if stream is not None else sys.stderr
+        stream = stream if stream is not None else sys.stderr
         if enabled is None:
-            isatty = getattr(self.stream, "isatty", None)
+            isatty = getattr(stream, "isatty", None)
             enabled = force or bool(isatty and isatty())
         self.enabled = enabled
-        self.done = 0
-        self.min_interval = min_interval
-        self._start = time.perf_counter()
-        self._last = 0.0
+        # tqdm's own tty test is not used: a forced bar must draw into a pipe or a StringIO too.
+        self._bar = tqdm(total=max(int(total), 0), desc=label, unit=" rows", unit_scale=True, file=stream,
+                         disable=not enabled, mininterval=min_interval, bar_format=_FORMAT, leave=True)
+
+    @property
+    def done(self) -> int:
+        return int(self._bar.n)
 
     def update(self, rows: int) -> None:
-        """Count ``rows`` more finished rows and redraw at most every ``min_interval`` s."""
-        self.done += int(rows)
-        now = time.perf_counter()
-        if self.enabled and (now - self._last >= self.min_interval or self.done >= self.total):
-            self._last = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        elapsed = max(now - self._start, 1e-9)
-        rate = self.done / elapsed
-        frac = min(self.done / self.total, 1.0) if self.total else 1.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        width = 24
-        fill = int(frac * width)
-        eta_txt = f"{eta:5.0f}s" if eta != float("inf") else "   ?s"
-        line = (
-            f"\r{self.label:>10} [{'#' * fill}{'.' * (width - fill)}] "
-            f"{self.done:>10,}/{self.total:,} rows {rate:>10,.0f} rows/s ETA {eta_txt}"
-        )
-        self.stream.write(line)
-        self.stream.flush()
+        """Count ``rows`` more finished rows (redrawn at most every ``min_interval`` s)."""
+        self._bar.update(int(rows))
 
     def close(self) -> None:
-        """Finish the line (only if anything was drawn)."""
-        if self.enabled:
-            self._draw(time.perf_counter())
-            self.stream.write("\n")
-            self.stream.flush()
-            self.enabled = False
+        """Draw the final state and end the line (only if the bar is shown)."""
+        self._bar.close()
+        self.enabled = False
 
     def __enter__(self) -> Progress:
         return self

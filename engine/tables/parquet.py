@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from engine.model.attestation import BINARY_WIDTHS
 from engine.model.errors import InputError, OutputError, first_line
 from engine.tables.decode_limits import MIN_TABLE_ROW_BYTES, check_parquet_file
 
 __all__ = ["BLOCKS_SCHEMA", "VALIDATORS_SCHEMA", "WIDTHS", "os_reason", "read_table", "require_parquet",
-           "write_parquet_atomic"]
+           "sink_frames_atomic", "write_parquet_atomic"]
 
 VALIDATORS_SCHEMA: dict[str, pl.DataType] = {"index": pl.UInt32(), "public_key": pl.Binary(), "weight": pl.Int64()}
 BLOCKS_SCHEMA: dict[str, pl.DataType] = {"hash": pl.Binary(), "parent": pl.Binary(), "height": pl.UInt64()}
@@ -73,6 +75,43 @@ def write_parquet_atomic(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, pl.exceptions.PolarsError)):
+            raise OutputError(f"{path}: cannot write: {os_reason(exc)}") from None
+        raise
+    return path
+
+
+def sink_frames_atomic(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: str | os.PathLike[str], *,
+                       row_group_size: int) -> Path:
+    """Stream ``frames`` (all of ``schema``) into one Parquet file, atomically as
+    :func:`write_parquet_atomic`, holding about one row group at a time rather than the table.
+
+    Polars' streaming sink cuts row groups at every ``row_group_size`` rows whatever the frame
+    sizes, so the file's bytes depend on the rows only, not on how they were chunked; and with
+    the size a ``write_parquet`` of the whole table would have chosen, the bytes are that
+    file's. An exception raised by ``frames`` comes out as itself, not wrapped by Polars.
+    Example: ``sink_frames_atomic(chunks(), frame.schema, "data/attestations.parquet", row_group_size=100_000)``.
+    """
+    path = Path(path)
+    failed: list[BaseException] = []
+
+    def source(with_columns: list[str] | None, predicate: object, n_rows: int | None,
+               batch_size: int | None) -> Iterator[pl.DataFrame]:
+        try:
+            for frame in frames:
+                yield frame if with_columns is None else frame.select(with_columns)
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        register_io_source(source, schema=schema).sink_parquet(tmp, row_group_size=row_group_size)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if failed:
+            raise failed[0] from None
         if isinstance(exc, (OSError, pl.exceptions.PolarsError)):
             raise OutputError(f"{path}: cannot write: {os_reason(exc)}") from None
         raise

@@ -24,7 +24,7 @@ import numpy as np
 if TYPE_CHECKING:
     from engine.verification.api import VerifyColumns
 
-__all__ = ["sign_rows", "verify_columns", "verify_columns_plain"]
+__all__ = ["sign_into", "sign_rows", "verify_columns", "verify_columns_plain"]
 
 _ffi = cffi.FFI()
 _ffi.cdef(
@@ -87,15 +87,21 @@ def verify_columns(cols: VerifyColumns, *, threads: int = 1, batch: bool = True)
     return out
 
 
-def _sign_range(msgs: np.ndarray, secret: np.ndarray, key_index: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
+def sign_into(msgs: np.ndarray, secret: np.ndarray, key_index: np.ndarray, out: np.ndarray, rows: range) -> None:
+    """Sign ``rows`` of fixed-width ``msgs`` (n, w) into ``out`` (n, 64) with the 64-byte libsodium
+    secret keys ``secret[key_index[i]]``; the GIL is released around each libsodium call, so
+    threads signing disjoint ranges of one ``out`` run in parallel.
+
+    Example: ``sign_into(bodies, sk, key_index, sigs, range(0, len(bodies) // 2))``.
+    """
     sign = _lib.crypto_sign_detached
     width = msgs.shape[1]
     msg = _ffi.from_buffer(msgs)
     sk = _ffi.from_buffer(secret)
     sig = _ffi.from_buffer(out)
-    idx = key_index.tolist()
-    for i in range(lo, hi):
-        if sign(sig + 64 * i, _ffi.NULL, msg + width * i, width, sk + 64 * idx[i]) != 0:
+    idx = key_index[rows.start:rows.stop].tolist()
+    for i, k in zip(rows, idx):
+        if sign(sig + 64 * i, _ffi.NULL, msg + width * i, width, sk + 64 * k) != 0:
             raise RuntimeError("crypto_sign_detached failed")
 
 
@@ -113,9 +119,9 @@ def sign_rows(msgs: np.ndarray, secret: np.ndarray, key_index: np.ndarray, *, th
     out = np.zeros((n, 64), dtype=np.uint8)
     ranges = _chunks(n, threads)
     if len(ranges) <= 1:
-        _sign_range(msgs, secret, key_index, out, 0, n)
+        sign_into(msgs, secret, key_index, out, range(n))
         return out
     with concurrent.futures.ThreadPoolExecutor(len(ranges), thread_name_prefix="bizra-sign") as pool:
-        for f in [pool.submit(_sign_range, msgs, secret, key_index, out, lo, hi) for lo, hi in ranges]:
+        for f in [pool.submit(sign_into, msgs, secret, key_index, out, range(lo, hi)) for lo, hi in ranges]:
             f.result()
     return out

@@ -146,6 +146,18 @@ def test_explicit_paths_and_progress_callback(dataset: Path, tmp_path: Path) -> 
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted([*OUTPUTS, ".lock"])  # the lock file stays (engine.pipeline.out_lock)
 
 
+def test_report_names_inputs_relative_to_out(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader of report.json resolves input paths against OUT, wherever the job was started,
+    and an OUT moved together with its data still finds them."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    run_job(dataset, "../o", threads=1, quiet=True)
+    inputs = json.loads((tmp_path / "o" / "report.json").read_text())["inputs"]
+    for name in ("validators", "blocks", "attestations"):
+        assert not Path(inputs[name]["path"]).is_absolute()
+        assert (tmp_path / "o" / inputs[name]["path"]).resolve() == (dataset / f"{name}.parquet").resolve()
+
+
 # ---- bad input: one clear error naming the file, no output promoted ------------------------
 
 

@@ -31,16 +31,24 @@ def kernel_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def execute(name: str, parameters: str, cwd: Path, kernel_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the notebook as Jupyter would, with matplotlib's inline backend chosen by the
+    environment (headless: it renders PNGs into the cell outputs, no display needed); every
+    cell that draws a figure must show it."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{name}: expected one cell tagged 'parameters'"
     tagged[0].source = parameters
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     NotebookClient(nb, kernel_name=KERNEL, timeout=300, resources={"metadata": {"path": str(cwd)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert errors == []
+    plotting = [c for c in nb.cells if c.cell_type == "code" and "plt.subplots(" in c.source]
+    assert plotting, f"{name}: no plotting cell found"
+    for cell in plotting:
+        shown = [o for o in cell.outputs if o.get("output_type") == "display_data" and "image/png" in o.get("data", {})]
+        assert shown, f"{name}: a plotting cell shows no figure:\n{cell.source[:200]}"
 
 
 @pytest.mark.parametrize("name", ["verify_throughput.ipynb", "finality_analysis.ipynb"])
@@ -52,8 +60,8 @@ def test_committed_without_outputs(name: str) -> None:
 
 
 def test_verify_throughput(tmp_path: Path, kernel_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    execute("verify_throughput.ipynb", f"batch_sizes = [1, 16, 128]\nrepeat = 2\nprofile_rows = 512\n"
-            f"repo_root = {str(ROOT)!r}\nout_dir = 'out'\n", tmp_path, kernel_path, monkeypatch)
+    execute("verify_throughput.ipynb", "batch_sizes = [1, 16, 128]\nrepeat = 2\nprofile_rows = 512\nout_dir = 'out'\n",
+            tmp_path, kernel_path, monkeypatch)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     curve = summary["curve"]
     assert sorted((r["batch"], r["keys"]) for r in curve) == [
@@ -99,12 +107,21 @@ def test_finality_analysis_generates_and_runs(tmp_path: Path, kernel_path: Path,
 
 def test_finality_analysis_loads_an_existing_run(tmp_path: Path, kernel_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  small_dataset) -> None:
+    """As after `make demo`: the job was started elsewhere with relative paths (`bizra run --data
+    demo-out/data --out demo-out` from the repository root), the notebook runs in notebooks/ and is
+    pointed at `../demo-out`."""
+    import os
+
     from engine.pipeline.job import run_job
 
     data, generated = small_dataset
-    report = run_job(data, tmp_path / "run", quiet=True).report
-    execute("finality_analysis.ipynb", f"run_dir = {str(tmp_path / 'run')!r}\nout_dir = 'out'\n", tmp_path,
-            kernel_path, monkeypatch)
-    assert not (tmp_path / "finality-demo").exists()
-    check_finality_summary(json.loads((tmp_path / "out" / "summary.json").read_text()), report,
+    (tmp_path / "repo" / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo")
+    report = run_job(os.path.relpath(data), "demo-out", quiet=True).report
+    monkeypatch.chdir(tmp_path)
+    notebooks = tmp_path / "repo" / "notebooks"
+    execute("finality_analysis.ipynb", "run_dir = '../demo-out'\nout_dir = 'out'\n", notebooks, kernel_path,
+            monkeypatch)
+    assert not (notebooks / "finality-demo").exists()
+    check_finality_summary(json.loads((notebooks / "out" / "summary.json").read_text()), report,
                            generated.attestations.height, generated.blocks.height)

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from engine.model.errors import InputError, JobInputError
-from engine.tables.parquet import BLOCKS_SCHEMA, read_table, require_parquet, write_parquet_atomic
+from engine.tables.parquet import BLOCKS_SCHEMA, read_table, require_parquet, sink_frames_atomic, write_parquet_atomic
 
 
 def _blocks(n: int = 2, width: int = 32) -> pl.DataFrame:
@@ -62,3 +62,33 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path) -> None:
         write_parquet_atomic(Frame(), target)
     assert target.read_bytes() == before  # the old file is untouched
     assert sorted(os.listdir(tmp_path)) == ["out.parquet"]  # and no temp file is left
+
+
+def test_sunk_frames_are_the_written_table_whatever_the_chunking(tmp_path) -> None:
+    df = pl.DataFrame({"hash": [bytes([i % 251]) * 32 for i in range(2500)], "height": list(range(2500))},
+                      schema={"hash": pl.Binary, "height": pl.UInt64})
+    df.write_parquet(tmp_path / "whole.parquet", row_group_size=1000)
+    for size in (1, 7, 999, 1000, 3000):
+        target = tmp_path / f"sunk{size}.parquet"
+        sink_frames_atomic((df.slice(lo, size) for lo in range(0, df.height, size)), df.schema, target,
+                           row_group_size=1000)
+        assert target.read_bytes() == (tmp_path / "whole.parquet").read_bytes(), size
+
+
+def test_sink_failure_is_the_source_error_and_leaves_nothing(tmp_path) -> None:
+    df = _blocks()
+    target = tmp_path / "out.parquet"
+    write_parquet_atomic(df, target)
+    before = target.read_bytes()
+
+    class Boom(Exception):
+        pass
+
+    def frames():
+        yield df
+        raise Boom("half way")
+
+    with pytest.raises(Boom, match="half way"):
+        sink_frames_atomic(frames(), df.schema, target, row_group_size=10)
+    assert target.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["out.parquet"]

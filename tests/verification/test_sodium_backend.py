@@ -10,7 +10,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from engine.verification import sodium_backend
 from engine.model.attestation import BODY_SIZE
-from engine.verification.keys import derive_seeds, sign_many
+from engine.verification.keys import derive_seeds, keypairs_from_seeds, sign_many
 from engine.verification.api import to_columns, verify_many, verify_one
 
 
@@ -72,3 +72,14 @@ def test_verify_many_agrees_with_pynacl(signed) -> None:
 
 
 
+
+
+def test_sign_into_fills_only_its_rows() -> None:
+    seeds = derive_seeds(5, 3)
+    _, secret = keypairs_from_seeds(seeds)
+    bodies = np.arange(10 * 7, dtype=np.uint8).reshape(10, 7)
+    key_index = np.arange(10) % 3
+    out = np.zeros((10, 64), np.uint8)
+    sodium_backend.sign_into(bodies, secret, key_index, out, range(2, 6))
+    whole = sign_many(bodies, seeds, key_index=key_index, threads=1)
+    assert np.array_equal(out[2:6], whole[2:6]) and not out[:2].any() and not out[6:].any()

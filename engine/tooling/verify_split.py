@@ -1,7 +1,8 @@
 """Where one Numba batch verification spends its time, and same-run throughput helpers.
 
-Shared by bench_verify.py and notebooks/verify_throughput.ipynb. The split calls the same
-kernels, on the same inputs, as ``scripts/bench_verify.py --profile``: decompression of R,
+Shared by scripts/bench_verify.py, the asv suite (asv_benchmarks/bench_verify.py) and
+notebooks/verify_throughput.ipynb, which import it from the installed package. The split calls
+the same kernels, on the same inputs, as ``scripts/bench_verify.py --profile``: decompression of R,
 SHA-512(R || A || M), the whole per-row prepare (S check + decompression + hash + mod L),
 and the batch equation (random scalars + multi-scalar multiplication + cofactor [8]).
 """
