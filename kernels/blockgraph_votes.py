@@ -5,10 +5,9 @@ duplicates allowed. This module does the per-row work that needs no epoch walk:
 
 - ``classify_into``: status per row, VOTE_OK or UNKNOWN_VALIDATOR (index outside the table) or
   BAD_EPOCH (negative, i.e. >= 2^63 as a u64), and the target's block index (-1: unknown block,
-  the vote waits). The probes are staged, 256 rows at a time: first every row's home slot
-  (branch-free loads that the CPU overlaps), then the check of each against its key, with the
-  full probe only where the home slot holds another key (rare at a load factor <= 1/4). It
-  also counts the *runs* of the valid rows: maximal stretches of one epoch in received order;
+  the vote waits). One hash-table probe per row, single-threaded (a load factor <= 1/4 and
+  outputs in huge pages are what make it fast, see blockgraph_index). It also counts the *runs*
+  of the valid rows: maximal stretches of one epoch in received order;
 - ``order_into``: the valid rows in epoch order, as an EpochOrder of segments per epoch bucket.
   When the rows already come grouped by epoch (few runs: a live feed, a job reading an
   epoch-ordered file) nothing is copied: the runs themselves, sorted by epoch, are the segments.
@@ -26,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from kernels.blockgraph_index import key_equal, key_hash, key_less, table_probe, table_shift
+from kernels.blockgraph_index import key_equal, key_less, table_probe, table_shift
 
 __all__ = [
     "VOTE_OK",
@@ -48,7 +47,6 @@ VOTE_OK = 0
 VOTE_UNKNOWN_VALIDATOR = 1
 VOTE_BAD_EPOCH = 2
 NEVER = np.iinfo(np.int64).max
-_STAGE = 256  # rows per stage of the staged probes
 _MIN_RUN = 16  # average rows per run (at least) for the runs order
 
 
@@ -107,14 +105,8 @@ def classify_into(votes, n_validators, node_table, node_keys, status, target_nod
     vv, ve, tk = votes.validator, votes.epoch, votes.target
     n = vv.shape[0]
     shift = table_shift(node_table)
-    for a in range(0, n, _STAGE):
-        z = min(n, a + _STAGE)
-        for i in range(a, z):  # the home slots: independent loads, no branch
-            target_node[i] = node_table[np.int64(key_hash(tk, i) >> shift)]
-        for i in range(a, z):  # the home slot holds another key: probe on
-            r = target_node[i]
-            if r >= 0 and not key_equal(node_keys, r, tk, i):
-                target_node[i] = table_probe(node_table, shift, node_keys, tk, i)
+    for i in range(n):
+        target_node[i] = table_probe(node_table, shift, node_keys, tk, i)
     m = np.int64(0)
     lo = NEVER
     hi = np.int64(-1)
