@@ -294,55 +294,77 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
         top = np.int64(-1)
         n_eq = 0
         orphans_before = n_orphans
-        for sg in range(bucket_start[b], bucket_start[b + 1]):
-            for k in range(segs[sg, 0], segs[sg, 1]):
-                if copies:
-                    row = np.int64(order[k])
-                    v = np.int64(vv_sorted[k])
-                    t = np.int64(before[k])
-                    w = weight_sorted[k]
-                else:  # a run of received rows: skip the invalid ones, gather the weight
-                    if status[k] != VOTE_OK:
-                        continue
-                    row = np.int64(k)
-                    v = vv[k]
-                    t = np.int64(target_node[k])
-                    w = weights[v]
-                    order[pos] = row
-                p = pos
-                pos += 1
+        # The two kinds of order get a loop each, the same body but for where a row's fields
+        # come from: one loop with the choice inside measured ~1.4x slower.
+        if copies:
+            base = 0
+            for k in range(segs[b, 0], segs[b, 1]):  # one segment per bucket; position = k
+                row = np.int64(order[k])
+                v = np.int64(vv_sorted[k])
+                t = np.int64(before[k])
+                w = weight_sorted[k]
                 lp = np.int64(vstate[v, 0])
                 if lp < lo:
-                    vstate[v, 0] = p
+                    vstate[v, 0] = k
                     c = vstate[v, 1]
-                    before[p] = c  # from now on: the block before this leader (see above)
+                    before[k] = c  # from now on: the block before this leader (see above)
                     if t < 0:  # waits for its block (the validator keeps its previous vote)
                         orphans = _push(orphans, n_orphans, row)
                         n_orphans += 1
-                        continue
-                    if c == _EXCLUDED:
-                        continue
-                    if c >= 0:
-                        delta[c] -= w
-                        pending -= w
-                        if c > top:
-                            top = c
-                    delta[t] += w
-                    pending += w
-                    if t > top:
-                        top = t
-                    vstate[v, 1] = t
+                    elif c != _EXCLUDED:
+                        if c >= 0:
+                            delta[c] -= w
+                            pending -= w
+                            top = max(top, c)
+                        delta[t] += w
+                        pending += w
+                        top = max(top, t)
+                        vstate[v, 1] = t
                 elif eq_at[v] < lo and not key_equal(tk, row, tk, order[lp]):
-                    eq_at[v] = p
+                    eq_at[v] = k
                     eq_list = _push(eq_list, n_eq, v)
                     n_eq += 1
-        hi = pos
+            pos = segs[b, 1]
+        else:  # runs of received rows: skip the invalid ones, gather the weight; the row and
+            # the block before are kept (at position - lo: the scratch stays as small as one
+            # bucket, in cache, its pages touched once) only where a validator leads
+            base = lo
+            for sg in range(bucket_start[b], bucket_start[b + 1]):
+                for row in range(segs[sg, 0], segs[sg, 1]):
+                    if status[row] != VOTE_OK:
+                        continue
+                    v = vv[row]
+                    lp = np.int64(vstate[v, 0])
+                    if lp < lo:
+                        t = np.int64(target_node[row])
+                        order[pos - lo] = row
+                        vstate[v, 0] = pos
+                        c = vstate[v, 1]
+                        before[pos - lo] = c
+                        if t < 0:
+                            orphans = _push(orphans, n_orphans, row)
+                            n_orphans += 1
+                        elif c != _EXCLUDED:
+                            w = weights[v]
+                            if c >= 0:
+                                delta[c] -= w
+                                pending -= w
+                                top = max(top, c)
+                            delta[t] += w
+                            pending += w
+                            top = max(top, t)
+                            vstate[v, 1] = t
+                    elif eq_at[v] < lo and not key_equal(tk, row, tk, order[lp - lo]):
+                        eq_at[v] = pos
+                        eq_list = _push(eq_list, n_eq, v)
+                        n_eq += 1
+                    pos += 1
         if n_eq > 0:
             for q in range(n_eq):
                 v = eq_list[q]
                 w = weights[v]
                 now = vstate[v, 1]
-                was = before[vstate[v, 0]]
+                was = before[vstate[v, 0] - base]
                 if now != was:  # undo the leader
                     delta[now] -= w
                     pending -= w
@@ -377,11 +399,15 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
             n_orphans = keep
             rows = np.empty(16, np.int64)
             nr = 0
-            for p in range(lo, hi):
-                r = np.int64(order[p])
-                if eq_at[vv[r]] >= lo:
-                    rows = _push(rows, nr, r)
-                    nr += 1
+            for sg in range(bucket_start[b], bucket_start[b + 1]):
+                for r in range(segs[sg, 0], segs[sg, 1]):
+                    if copies:
+                        r = order[r]
+                    elif status[r] != VOTE_OK:
+                        continue
+                    if eq_at[vv[r]] >= lo:
+                        rows = _push(rows, nr, np.int64(r))
+                        nr += 1
             found = evidence_rows(rows[:nr], votes)
             if n_evidence + found.shape[0] > evidence.shape[0]:
                 grown = np.empty((2 * (n_evidence + found.shape[0]), 4), np.int64)
