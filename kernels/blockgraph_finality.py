@@ -1,7 +1,10 @@
 """Per-epoch LMD weights, finality walk and GHOST head over the canonical block arrays.
 
 Input: the tree from blockgraph_blocks (nodes in (height, hash) order, ``parent[i] < i``), the
-validator weights, and the vote rows bucketed by epoch (blockgraph_votes.epoch_order).
+validator weights, and the vote rows. ``walk_votes`` is one kernel call per recompute: it
+classifies the rows and orders them by epoch (blockgraph_votes: sorted copies, or the runs of
+rows that already come grouped by epoch), walks the epochs and finds the head. A process that
+loads few kernels starts fast: each cached kernel costs milliseconds to load on its first call.
 
 Algorithm (proto-array style, Lighthouse `compute_deltas` + `apply_score_changes`):
 
@@ -73,7 +76,7 @@ class Tree(NamedTuple):
 
 
 class WalkState(NamedTuple):
-    """What the epoch walk keeps between calls (walk_init makes it, walk_epochs updates it in
+    """What the epoch walk keeps between calls (walk_init makes it, walk_votes updates it in
     place), so a live graph whose new votes all come after the last walked epoch continues the
     walk instead of redoing it.
 
@@ -120,7 +123,7 @@ class Evidence(NamedTuple):
 
 
 class WalkFound(NamedTuple):
-    """What one walk_epochs call found (int64 columns; rows index the walked VoteColumns)."""
+    """What one walk_votes call found (int64 columns; rows index the walked VoteColumns)."""
 
     faults: Faults
     exclusions: Exclusions
@@ -496,3 +499,4 @@ def finalized_many(table, node_keys, chain, height, q):
     out = np.empty(q.shape[0], np.bool_)
     _finalized_into(table, node_keys, chain, height, q, idx, out)
     return out
+
