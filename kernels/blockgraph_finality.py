@@ -189,10 +189,13 @@ def _deepest_qualifying(start, kids, weight, x, thr):
 
 @njit(cache=True, nogil=True, inline="always")
 def _push(arr, n, x):
-    """arr[n] = x, doubling arr when full; returns the (possibly new) array."""
+    """arr[n] = x, doubling arr when full; returns the (possibly new) array. A plain loop copies:
+    slice assignment compiles into far more code (every kernel that inlines this pays it in
+    compile time and in the size of its cached library, loaded on the first call)."""
     if n == arr.shape[0]:
         grown = np.empty(2 * n + 16, arr.dtype)
-        grown[:n] = arr[:n]
+        for i in range(n):
+            grown[i] = arr[i]
         arr = grown
     arr[n] = x
     return arr
@@ -226,6 +229,7 @@ def walk_votes(tree, state, weights, votes, bps):
                                                                 order_scratch(n), bps)
     if not walked:
         return None
+    faults, excl, evidence = faults.reshape(-1, 3), excl.reshape(-1, 2), evidence.reshape(-1, 4)
     found = WalkFound(Faults(faults[:, 0].copy(), faults[:, 1].copy(), faults[:, 2].copy()),
                       Exclusions(excl[:, 0].copy(), excl[:, 1].copy()),
                       Evidence(evidence[:, 0].copy(), evidence[:, 1].copy(), evidence[:, 2].copy(),
@@ -240,8 +244,8 @@ def _walk_votes(tree, state, weights, votes, classes, by_epoch, bps):
     status, target_node = classes.status, classes.target_node
     m, lo, hi, runs = classify_into(votes, weights.shape[0], tree.table, tree.keys, status, target_node)
     if m > 0 and lo <= state.scalars[LAST_EPOCH]:
-        return (False, np.empty((0, 3), np.int64), np.empty((0, 2), np.int64), np.empty((0, 4), np.int64),
-                np.empty(0, np.int64), np.int64(-1))
+        empty = np.empty(0, np.int64)
+        return False, empty, empty, empty, empty, np.int64(-1)
     classes = VoteClasses(status, target_node, m, lo, hi, runs)
     by_epoch = order_into(votes, classes, weights, by_epoch)
     faults, excl, evidence, orphans = _walk(tree, state, weights, votes, classes, by_epoch, bps)
@@ -250,13 +254,14 @@ def _walk_votes(tree, state, weights, votes, classes, by_epoch, bps):
 
 @njit(cache=True, nogil=True)
 def _walk(tree, state, weights, votes, classes, by_epoch, bps):
-    """The walk itself. Returns (faults (k, 3) [epoch, candidate, tip], exclusions (k, 2)
-    [validator, epoch], evidence (k, 4) [validator, epoch, row_a, row_b], orphan vote rows), which
-    walk_votes names. Rows are visited bucket by bucket and numbered by position (0, 1, ...);
-    by_epoch.order[position] is the row, and by_epoch.target[position], once the validator's
-    leader row is read, holds the validator's latest counted block before that row (to undo it
-    if the validator equivocates in the bucket): with sorted copies that overwrites the copy
-    just read, which saves a per-row array and its write stream.
+    """The walk itself. Returns flat int64 records, faults [epoch, candidate, tip] * k,
+    exclusions [validator, epoch] * k, evidence [validator, epoch, row_a, row_b] * k, and the
+    orphan vote rows, which walk_votes names. Rows are visited bucket by bucket and numbered by position (0, 1, ...);
+    vstate keeps the position of each validator's leader row. For a leader, by_epoch.order holds
+    the row and by_epoch.target the validator's latest counted block before it (to undo it if
+    the validator equivocates in the bucket), at the position (sorted copies: the target copy
+    just read is overwritten, which saves a per-row array and its write stream) or at position
+    minus the bucket's first (runs: scratch of one bucket, which stays in cache).
     """
     parent, height, start, kids = tree.parent, tree.height, tree.start, tree.kids
     weight, delta, vstate, eq_at = state.weight, state.delta, state.vstate, state.eq_at
@@ -273,11 +278,12 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
         for v in range(vstate.shape[0]):
             vstate[v, 0] = -1
             eq_at[v] = -1
-    excl = np.empty((16, 2), np.int64)
+    # records (exclusions, faults, evidence) as flat int64 arrays, appended field by field
+    excl = np.empty(16, np.int64)
     n_excl = 0
-    faults = np.empty((4, 3), np.int64)
+    faults = np.empty(16, np.int64)
     n_faults = 0
-    evidence = np.empty((0, 4), np.int64)
+    evidence = np.empty(16, np.int64)
     n_evidence = 0
     orphans = np.empty(16, np.int64)
     n_orphans = 0
@@ -310,7 +316,7 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
                 if lp < lo:
                     vstate[v, 0] = k
                     c = vstate[v, 1]
-                    before[k] = c  # from now on: the block before this leader (see above)
+                    before[k] = c  # from now on: the block before this leader
                     if t < 0:  # waits for its block (the validator keeps its previous vote)
                         orphans = _push(orphans, n_orphans, row)
                         n_orphans += 1
@@ -328,9 +334,7 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
                     eq_list = _push(eq_list, n_eq, v)
                     n_eq += 1
             pos = segs[b, 1]
-        else:  # runs of received rows: skip the invalid ones, gather the weight; the row and
-            # the block before are kept (at position - lo: the scratch stays as small as one
-            # bucket, in cache, its pages touched once) only where a validator leads
+        else:  # runs of received rows: skip the invalid ones, gather the weight
             base = lo
             for sg in range(bucket_start[b], bucket_start[b + 1]):
                 for row in range(segs[sg, 0], segs[sg, 1]):
@@ -379,13 +383,9 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
                     vstate[v, 1] = was
                 if was == _EXCLUDED:
                     continue  # evidence only: excluded since an earlier epoch
-                if n_excl == excl.shape[0]:
-                    grown = np.empty((2 * n_excl, 2), np.int64)
-                    grown[:n_excl] = excl[:n_excl]
-                    excl = grown
-                excl[n_excl, 0] = v
-                excl[n_excl, 1] = e
-                n_excl += 1
+                excl = _push(excl, n_excl, v)
+                excl = _push(excl, n_excl + 1, e)
+                n_excl += 2
                 if was >= 0:
                     delta[was] -= w
                     pending -= w
@@ -412,16 +412,12 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
                         rows = _push(rows, nr, np.int64(r))
                         nr += 1
             found = evidence_rows(rows[:nr], votes)
-            if n_evidence + found.shape[0] > evidence.shape[0]:
-                grown = np.empty((2 * (n_evidence + found.shape[0]), 4), np.int64)
-                grown[:n_evidence] = evidence[:n_evidence]
-                evidence = grown
             for q in range(found.shape[0]):
-                evidence[n_evidence, 0] = found[q, 0]
-                evidence[n_evidence, 1] = e
-                evidence[n_evidence, 2] = found[q, 1]
-                evidence[n_evidence, 3] = found[q, 2]
-                n_evidence += 1
+                evidence = _push(evidence, n_evidence, found[q, 0])
+                evidence = _push(evidence, n_evidence + 1, e)
+                evidence = _push(evidence, n_evidence + 2, found[q, 1])
+                evidence = _push(evidence, n_evidence + 3, found[q, 2])
+                n_evidence += 4
         # 1c. candidate(e); none while total(e) = 0. Every weight is at most the genesis
         # weight, weight[0] + pending; below the threshold no block qualifies and the deltas
         # stay pending (step 1b deferred: passes are additive, so a later one is exact).
@@ -450,21 +446,16 @@ def _walk(tree, state, weights, votes, classes, by_epoch, bps):
                 x = parent[x]
             tip = cand
         elif chain[height[cand]] != cand:
-            if n_faults == faults.shape[0]:
-                grown = np.empty((2 * n_faults, 3), np.int64)
-                grown[:n_faults] = faults[:n_faults]
-                faults = grown
-            faults[n_faults, 0] = e
-            faults[n_faults, 1] = cand
-            faults[n_faults, 2] = tip
-            n_faults += 1
+            faults = _push(faults, n_faults, e)
+            faults = _push(faults, n_faults + 1, cand)
+            faults = _push(faults, n_faults + 2, tip)
+            n_faults += 3
     _apply_deltas(parent, weight, delta, pend_top)  # the weights reported: every delta applied
     scalars[TIP] = tip
     scalars[TOTAL] = np.int64(total)
     if epochs.shape[0] > 0:
         scalars[LAST_EPOCH] = epochs[epochs.shape[0] - 1]
-    return (faults[:n_faults].copy(), excl[:n_excl].copy(), evidence[:n_evidence].copy(),
-            orphans[:n_orphans].copy())
+    return faults[:n_faults], excl[:n_excl], evidence[:n_evidence], orphans[:n_orphans]
 
 
 @njit(cache=True, nogil=True)

@@ -78,9 +78,10 @@ class EpochOrder(NamedTuple):
     copies: the ranges index the sorted copies order (rows of VoteColumns), validator, target
     (block index, -1: waits) and weight (the validator's); one segment per bucket. Otherwise
     (runs) the ranges index the received rows themselves, rows of another status inside them
-    are skipped, nothing is copied, and order / target are scratch for the walk. Either way
-    the walk numbers the rows it visits 0, 1, ... (positions) and keeps, at each position,
-    the row in ``order`` and the validator's block before that row in ``target``.
+    are skipped, nothing is copied, and order / target are scratch for the walk (one bucket's
+    worth). Either way the walk numbers the rows it visits 0, 1, ... (positions) and keeps, for
+    each validator's first row in a bucket, the row in ``order`` and the validator's block before
+    it in ``target``: at the position (copies) or at position - the bucket's first (runs).
     """
 
     epoch: np.ndarray         # (buckets,) int64
