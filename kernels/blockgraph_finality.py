@@ -141,12 +141,13 @@ def quorum_threshold(total, bps):
 
 
 def weights_total_fits(weights):
-    """sum(weights) < 2^64, exactly (uint64 weights, fewer than 2^32 of them): the high and low
-    32-bit halves summed apart, each exact in uint64, then joined as Python ints. NumPy only,
-    so a new BlockGraph loads no kernel."""
-    hi = int((weights >> np.uint64(32)).sum(dtype=np.uint64))
-    lo = int((weights & np.uint64(0xFFFFFFFF)).sum(dtype=np.uint64))
-    return (hi << 32) + lo < 2**64
+    """sum(weights) < 2^64, exactly, for uint64 weights (fewer than 2^31 of them): the uint64 sum
+    is the true sum mod 2^64, and the float64 sum (NumPy's blockwise pairwise summation: off by
+    less than 2^60 here) says how many times it wrapped. Two NumPy reductions, no temporaries,
+    and no kernel for a new BlockGraph to load."""
+    wrapped = int(weights.sum(dtype=np.uint64))
+    approx = float(weights.sum(dtype=np.float64))
+    return round((approx - wrapped) / 2.0**64) == 0
 
 
 @njit(cache=True, nogil=True, inline="always")
