@@ -21,6 +21,9 @@ the set of messages, never on their arrival order):
    unless their hash was accepted through another message (then DUPLICATE_HASH).
 
 cost: O(m) hash-table work + O(m) BFS + O(N log N) canonical sort, m messages, N blocks.
+
+``build_tree`` is the one kernel call a recompute makes for blocks: the resolution above, the
+hash table of the accepted blocks (for the vote targets) and their children lists.
 """
 from typing import NamedTuple
 
@@ -32,6 +35,8 @@ from kernels.blockgraph_index import (
     key_is_zero,
     key_less,
     table_build_unique,
+    table_empty,
+    table_insert_distinct,
     table_lookup,
     table_lookup_many,
 )
@@ -46,6 +51,8 @@ __all__ = [
     "ResolvedBlocks",
     "resolve_blocks",
     "children_csr",
+    "BlockTree",
+    "build_tree",
 ]
 
 # Message status codes (engine.consensus.blockgraph.BlockReason mirrors the rejection ones by name).
@@ -64,6 +71,33 @@ class ResolvedBlocks(NamedTuple):
     keys: np.ndarray    # (N, 4) uint64 hash keys of the accepted blocks
     parent: np.ndarray  # (N,) int64 parent's node index, -1 for genesis
     height: np.ndarray  # (N,) int64
+
+
+class BlockTree(NamedTuple):
+    """build_tree's answer: the resolution, the table of the accepted blocks' keys (rows of
+    ``resolved.keys``; see blockgraph_index) and their children lists as CSR."""
+
+    resolved: ResolvedBlocks
+    table: np.ndarray  # int64 slots
+    start: np.ndarray  # (N + 1,) int64: the children of x are kids[start[x]:start[x + 1]]
+    kids: np.ndarray   # (N - 1,) int64, ascending per parent
+
+
+@njit(cache=True, nogil=True)
+def _build_tree(bh, bp, bheight, genesis, table):
+    resolved = resolve_blocks(bh, bp, bheight, genesis)
+    table_insert_distinct(table, resolved.keys)
+    start, kids = children_csr(resolved.parent, resolved.parent.shape[0])
+    return resolved, start, kids
+
+
+def build_tree(bh, bp, bheight, genesis):
+    """resolve_blocks, then the table and children lists of the accepted blocks: one kernel call.
+    The table is sized for every message (a bound on the accepted blocks) and allocated by
+    NumPy (huge pages, see blockgraph_index.table_empty)."""
+    table = table_empty(bh.shape[0])
+    resolved, start, kids = _build_tree(bh, bp, bheight, genesis, table)
+    return BlockTree(resolved, table, start, kids)
 
 
 @njit(cache=True, nogil=True)

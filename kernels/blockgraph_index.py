@@ -28,6 +28,8 @@ __all__ = [
     "key_is_zero",
     "table_capacity",
     "table_build_unique",
+    "table_empty",
+    "table_insert_distinct",
     "table_build",
     "table_shift",
     "table_probe",
@@ -131,7 +133,8 @@ def table_build_unique(keys):
 
 
 @njit(cache=True, nogil=True)
-def _insert_distinct(table, keys):
+def table_insert_distinct(table, keys):
+    """Insert every row of `keys` (known distinct) into an empty table with room for them."""
     shift = table_shift(table)
     mask = table.shape[0] - 1
     for i in range(keys.shape[0]):
@@ -141,14 +144,20 @@ def _insert_distinct(table, keys):
         table[s] = i
 
 
-def table_build(keys):
-    """The table of `keys` (n, 4) whose rows are known to be distinct (no equality checks).
+def table_empty(n):
+    """An empty table (-1 everywhere) with room for n keys: table_capacity(n) slots.
 
-    Allocated by NumPy, not inside the kernel: NumPy asks for transparent huge pages on large
+    Allocated by NumPy, not inside a kernel: NumPy asks for transparent huge pages on large
     arrays and Numba's allocator does not (4 KiB first-touch faults cost ~1.5 ms per 8 MB).
+    Plain Python (no kernel to load for it).
     """
-    table = np.full(table_capacity(keys.shape[0]), -1, np.int64)
-    _insert_distinct(table, keys)
+    return np.full(max(16, 1 << (4 * n - 1).bit_length()), -1, np.int64)
+
+
+def table_build(keys):
+    """The table of `keys` (n, 4) whose rows are known to be distinct (no equality checks)."""
+    table = table_empty(keys.shape[0])
+    table_insert_distinct(table, keys)
     return table
 
 

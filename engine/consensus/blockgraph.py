@@ -4,7 +4,8 @@
 The state is the *set* of messages received so far (blocks, votes) plus the configuration
 (validator weights, threshold, genesis). Every answer is a pure function of that set: the
 messages are kept as columns (chunks as received), and the first query after new messages runs
-the Numba kernels (kernels/blockgraph_blocks, blockgraph_votes, blockgraph_finality):
+the Numba kernels (kernels/blockgraph_blocks, blockgraph_votes, blockgraph_finality), one kernel
+call for the blocks (build_tree) and one for the votes (walk_votes):
 
 - new blocks: the tree is re-resolved and the epoch walk redone over every vote;
 - new votes whose epochs all come after the last walked epoch (a live feed): the walk continues
@@ -57,30 +58,23 @@ from kernels.blockgraph_blocks import (
     SECOND_GENESIS,
     WRONG_HEIGHT,
     ZERO_HASH,
-    resolve_blocks,
+    build_tree,
 )
 from kernels.blockgraph_finality import (
-    LAST_EPOCH,
     TIP,
     Evidence,
     Exclusions,
     Faults,
+    Tree,
     WalkFound,
     finalized_many,
-    ghost_head,
-    walk_epochs,
     walk_init,
+    walk_votes,
     weights_total_fits,
 )
 from engine.consensus.messages import MessageColumns, hash_keys, hashes_to_array, key_hashes, or_words
-from kernels.blockgraph_index import table_build
-from kernels.blockgraph_votes import (
-    VOTE_BAD_EPOCH,
-    VOTE_UNKNOWN_VALIDATOR,
-    VoteColumns,
-    classify_votes,
-    epoch_order,
-)
+from kernels.blockgraph_index import table_empty
+from kernels.blockgraph_votes import VOTE_BAD_EPOCH, VOTE_UNKNOWN_VALIDATOR, VoteColumns
 
 __all__ = ["BlockGraph", "GraphReason", "SafetyFault", "Equivocation", "hashes_to_array"]
 
@@ -241,10 +235,11 @@ class BlockGraph:
     def _ensure(self) -> None:
         if self._blocks_dirty:
             g = hash_keys(np.frombuffer(self._genesis or _ZERO32, np.uint8).reshape(1, 32))
-            resolved = resolve_blocks(self._blocks["hash"], self._blocks["parent"], self._blocks["height"], g)
+            built = build_tree(self._blocks["hash"], self._blocks["parent"], self._blocks["height"], g)
+            resolved = built.resolved
             self._block_status = resolved.status
             self._node_keys, self._parent, self._height = resolved.keys, resolved.parent, resolved.height
-            self._node_table = table_build(resolved.keys)
+            self._built = built
             self._blocks_dirty = False
             self._reset_walk()
         if self._votes_dirty:
@@ -254,11 +249,14 @@ class BlockGraph:
 
     def _reset_walk(self) -> None:
         """Forget every vote walked so far (the tree changed, or a vote came in late)."""
-        n = self._node_keys.shape[0]
-        # no genesis yet: walk a one-node stand-in tree that no vote targets (every valid vote
-        # waits), so exclusions, evidence and orphan votes are still reported
-        parent, height = (self._parent, self._height) if n else (np.full(1, -1, np.int64), np.zeros(1, np.int64))
-        self._tree, self._walk = walk_init(parent, height, self._weights)
+        if self._node_keys.shape[0]:
+            b = self._built
+            self._tree = Tree(self._parent, self._height, b.start, b.kids, b.table, self._node_keys)
+        else:  # no genesis yet: walk a one-node stand-in tree that no vote targets (every valid
+            # vote waits), so exclusions, evidence and orphan votes are still reported
+            self._tree = Tree(np.full(1, -1, np.int64), np.zeros(1, np.int64), np.zeros(2, np.int64),
+                              np.zeros(0, np.int64), table_empty(0), self._node_keys)
+        self._walk = walk_init(self._tree, self._weights)
         self._walked = 0
         self._vote_status = np.zeros(0, np.int8)
         self._found = _nothing_found()
@@ -271,26 +269,24 @@ class BlockGraph:
         if max(self._votes.n, self._node_keys.shape[0], self._weights.shape[0]) >= 2**31:
             raise ValueError("BlockGraph holds fewer than 2^31 votes, blocks and validators")
         start = self._walked
-        votes = self._vote_columns(start)
-        classes = classify_votes(votes, self._weights.shape[0], self._node_table, self._node_keys)
-        by_epoch = epoch_order(votes, classes, self._weights)
-        if start and by_epoch.order.shape[0] and votes.epoch[by_epoch.order[0]] <= self._walk.scalars[LAST_EPOCH]:
+        walked = walk_votes(self._tree, self._walk, self._weights, self._vote_columns(start), self._bps)
+        if walked is None:
             self._reset_walk()  # a vote at or before the last walked epoch: redo everything
             self._walk_new_votes()
             return
-        found = walk_epochs(self._tree, self._walk, self._weights, votes, by_epoch, self._bps)
+        status, found, head = walked
         ev = found.evidence  # rows of this walk's columns -> rows of every vote
         found = found._replace(evidence=ev._replace(row_a=ev.row_a + start, row_b=ev.row_b + start),
                                orphans=found.orphans + start)
         self._found = _joined(self._found, found)
-        self._vote_status = np.concatenate([self._vote_status, classes.status])
+        self._vote_status = np.concatenate([self._vote_status, status])
         self._walked = self._votes.n
         n = self._node_keys.shape[0]
         walk = self._walk
         self._weight, self._finalized_at = walk.weight[:n], walk.finalized_at[:n]
         self._chain = walk.chain if n else np.zeros(0, np.int64)
         self._tip = int(walk.scalars[TIP]) if n else -1
-        self._head = int(ghost_head(self._tree, walk.weight, walk.scalars[TIP])) if n else -1
+        self._head = int(head) if n else -1
         self._faults = self._found.faults
         self._exclusions = _sorted(self._found.exclusions, "validator")
         self._evidence = _sorted(self._found.evidence, "validator", "epoch")
@@ -429,7 +425,7 @@ class BlockGraph:
         q = hash_keys(hashes_to_array(hashes))
         if self._node_keys.shape[0] == 0:
             return np.zeros(q.shape[0], bool)
-        return finalized_many(self._node_table, self._node_keys, self._chain, self._height, q)
+        return finalized_many(self._built.table, self._node_keys, self._chain, self._height, q)
 
     # ---- orphans and rejections --------------------------------------------------------------
     def orphan_blocks(self) -> dict:

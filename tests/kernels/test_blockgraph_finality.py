@@ -1,4 +1,5 @@
-"""kernels.blockgraph_finality: the exact quorum threshold against Python ints, at the edges and at random."""
+"""kernels.blockgraph_finality: the exact quorum threshold and the total-weight check against Python ints, at
+the edges and at random."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from kernels.blockgraph_finality import quorum_threshold
+from kernels.blockgraph_finality import quorum_threshold, weights_total_fits
 from tests.support.nojit import examples
 
 
@@ -47,3 +48,9 @@ def test_threshold_random(totals, bps):
     assert [int(x) for x in got] == [_python_threshold(t, bps) for t in totals]
 
 
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(st.integers(0, U64_MAX) | st.sampled_from([0, 1, 2**32 - 1, 2**32, 2**63, U64_MAX]), max_size=40))
+def test_weights_total_fits_matches_python_ints(weights):
+    assert weights_total_fits(np.array(weights, np.uint64)) == (sum(weights) < 2**64)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.consensus.messages import hash_keys as _keys, hashes_to_array, key_hashes as _rows
-from kernels.blockgraph_index import argsort_keys, table_build_unique, table_lookup_many
+from kernels.blockgraph_index import argsort_keys, table_build_unique, table_capacity, table_empty, table_lookup_many
 from tests.support.nojit import examples
 
 
@@ -46,3 +46,9 @@ def test_table_matches_dict(stored, queries):
             [(h if h in set(stored) else None) for h in q]
 
 
+
+
+def test_table_empty_has_table_capacity_slots():
+    for n in (0, 1, 3, 4, 5, 1000, 2**20 + 1):
+        t = table_empty(n)
+        assert t.shape[0] == table_capacity(n) and (t == -1).all()

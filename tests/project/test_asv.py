@@ -21,6 +21,7 @@ QUICK_SUBSET = (
     r"|^bench_verify\.FixedBatch\.track_ratio_vs_libsodium"
     r"|^bench_verify\.Split\.track_us_per_row"
     r"|^bench_blockgraph\.TimeBlockGraph\.time_incremental_10k_votes"
+    r"|^bench_blockgraph\.TimeMultiEpoch\.track_ratio_to_sort"
     r"|^bench_job\.RunJob\.track_rows_per_s"
     r"|^bench_import\.timeraw_import_engine"
 )
@@ -29,6 +30,7 @@ EXPECTED = {
     "bench_verify.FixedBatch.track_ratio_vs_libsodium": 12,
     "bench_verify.Split.track_us_per_row": 4,
     "bench_blockgraph.TimeBlockGraph.time_incremental_10k_votes": 1,
+    "bench_blockgraph.TimeMultiEpoch.track_ratio_to_sort": 1,
     "bench_job.RunJob.track_rows_per_s": 1,
     "bench_import.timeraw_import_engine": 1,
 }
