@@ -21,6 +21,7 @@
 #   PYTHON            host Python 3.11 for `pip wheel` (default .venv/bin/python, else python3)
 #   DEBIAN_MIRROR     mirror URL for mmdebstrap (default: its own, deb.debian.org)
 #   NUMBA_CPU_NAME    Numba cache CPU model (default generic; see the Dockerfile)
+#   NUMBA_CPU_FEATURES  extra CPU features, e.g. +avx512ifma (default none; see the Dockerfile)
 # Podman: unless CONTAINERS_CONF is set, WORK/containers.conf is written and used: runc as the
 # runtime when installed (crun refuses a hybrid cgroup setup), cgroupfs without systemd, file
 # event log, and default ulimits no higher than this shell's hard limits and kernel.pid_max
@@ -120,6 +121,7 @@ t="$(now)"
 "${ENGINE[@]}" build "${BUILD_FLAGS[@]}" --network none -f "$ROOT/deploy/Dockerfile" \
   --build-arg PYTHON_IMAGE="$BASE_IMAGE" --build-arg WHEELS=context \
   --build-arg NUMBA_CPU_NAME="${NUMBA_CPU_NAME:-generic}" \
+  --build-arg NUMBA_CPU_FEATURES="${NUMBA_CPU_FEATURES:-}" \
   -t "$IMAGE" "$WORK/context"
 size="$("${ENGINE[@]}" image inspect --format '{{.Size}}' "$IMAGE")"
 echo "image: $IMAGE, $((size / 1000000)) MB ($(since "$t") build, $(since "$t_all") in all)"

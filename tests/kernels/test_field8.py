@@ -58,10 +58,16 @@ def test_ifma_on_a_cpu_without_it_is_refused_compiled_and_allowed_uncompiled():
     assert allowed.stdout.strip() == "ifma"
 
 
-def test_generic_cpu_defaults_to_mul32():
-    run = _python("import kernels.field8 as f; print(f.FIELD8)", NUMBA_CPU_NAME="generic",
-                  BIZRA_X8_FIELD="")
-    assert run.stdout.strip() == "mul32", run.stderr
+@pytest.mark.parametrize("cpu, features, field", [("generic", None, "mul32"),
+                                                  ("znver4", "", "mul32"),
+                                                  ("znver4", "+avx512ifma", "ifma")])
+def test_the_field_follows_the_features_numba_compiles_for(cpu, features, field):
+    # The image's settings: NUMBA_CPU_FEATURES empty unless the build names +avx512ifma.
+    env = {"NUMBA_CPU_NAME": cpu, "BIZRA_X8_FIELD": ""}
+    if features is not None:
+        env["NUMBA_CPU_FEATURES"] = features
+    run = _python("import kernels.field8 as f; print(f.FIELD8)", **env)
+    assert run.stdout.strip() == field, run.stderr
 
 
 def test_an_override_gets_a_numba_cache_folder_of_its_own():
