@@ -2,19 +2,6 @@
 from __future__ import annotations
 
 import os
-import stat
-import subprocess
-import sys
-from pathlib import Path
-
-import numpy as np
-import polars as pl
-import pytest
-
-from engine.model.attestation import BODY_SIZE, binary_to_array
-from engine.cli import main
-from engine.verification.keys import read_secret_keys
-from engine.verification.api import verify_many
 
 
 def test_progress_bar_only_when_forced_or_tty() -> None:
