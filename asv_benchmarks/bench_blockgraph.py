@@ -60,15 +60,21 @@ class TimeBlockGraph:
         self.g.is_finalized_many(self.q)
 
 
+def _every_epoch_votes(seed, n_blocks, n_validators, n_epochs, weight_max):
+    """A chain with forks, every validator voting every epoch near its main chain, and weights:
+    (hashes, parents, validators, epochs, target hashes, weights, the generator for more)."""
+    rng = np.random.default_rng(seed)
+    h, p, main = chain_with_forks(n_blocks, rng)
+    v, e, t = votes_near_main(main, n_validators, n_epochs, rng, every_epoch=True)
+    w = rng.integers(1, weight_max, n_validators).astype(np.int64)
+    return h, p, v, e, h[t], w, rng
+
+
 class TimeJobShaped:
     timeout = 120
 
     def setup(self):
-        rng = np.random.default_rng(2)
-        self.h, self.p, main = chain_with_forks(10_000, rng)
-        self.v, self.e, t = votes_near_main(main, 1_000, 300, rng, every_epoch=True)
-        self.t = self.h[t]
-        self.w = rng.integers(1, 10**6, 1_000).astype(np.int64)
+        self.h, self.p, self.v, self.e, self.t, self.w, _ = _every_epoch_votes(2, 10_000, 1_000, 300, 10**6)
 
     def time_300_epochs(self):
         g = BlockGraph(self.w)
@@ -84,11 +90,7 @@ class TimeMultiEpoch:
     timeout = 120
 
     def setup(self):
-        rng = np.random.default_rng(3)
-        self.h, self.p, main = chain_with_forks(2_000, rng)
-        self.v, self.e, t = votes_near_main(main, 10_000, 64, rng, every_epoch=True)
-        self.t = self.h[t]
-        self.w = rng.integers(1, 2**40, 10_000).astype(np.int64)
+        self.h, self.p, self.v, self.e, self.t, self.w, rng = _every_epoch_votes(3, 2_000, 10_000, 64, 2**40)
         self.sort_in = rng.integers(0, 2**62, self.v.size)
         self._build()
 
